@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,13 +13,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/csrfn/csrfn/core/config"
 	"github.com/csrfn/csrfn/core/httpapi"
-	"github.com/csrfn/csrfn/core/service"
 )
 
 // Server timeouts. Writes allow for RSA_4096 key generation, which can take
@@ -57,20 +56,12 @@ func run() error {
 			"and send it as \"Authorization: Bearer <token>\", or listen on 127.0.0.1", config.EnvListen, cfg.Listen, config.EnvToken)}
 	}
 
-	store, err := config.FileStore(cfg)
+	built, err := config.Build(context.Background(), cfg, config.Platform{CreateDefaultKey: true}, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	sealer, keyFile, created, err := config.LocalSealer(cfg, rand.Reader, true)
-	if err != nil {
-		return err
-	}
-	svc, err := service.New(service.Config{Store: store, Sealer: sealer, Defaults: cfg.Defaults, Logger: log})
-	if err != nil {
-		return err
-	}
-	binding := &httpapi.Binding{Service: svc, HostID: cfg.HostID}
+	defer built.Store.Close()
+	binding := &httpapi.Binding{Service: built.Service, HostID: cfg.HostID}
 	if cfg.Token != "" {
 		binding.Authorize = httpapi.BearerToken(cfg.Token.Reveal())
 	}
@@ -89,19 +80,22 @@ func run() error {
 	}
 
 	base := "http://" + ln.Addr().String()
-	keyNote := "from " + config.EnvMasterKey
-	if keyFile != "" {
-		keyNote = keyFile
-		if created {
-			keyNote += " (created)"
+	keyNote := built.SealerNote
+	if built.CreatedFile {
+		keyNote += " (created)"
+	}
+	storeDir := cfg.Store.String()
+	if fs, ok := built.Store.(interface{ Dir() string }); ok {
+		if abs, err := filepath.Abs(fs.Dir()); err == nil {
+			storeDir = abs
 		}
 	}
 	auth := ""
 	if cfg.Token != "" {
 		auth = ` -H "Authorization: Bearer $CSRFN_TOKEN"`
 	}
-	fmt.Printf("csrfn listening on %s\n  store:      %s (%s)\n  master key: %s\n\nTry:\n  curl -s -X POST%s '%s/?Action=CreateDcdnCertificateSigningRequest&CommonName=example.com&SANs=www.example.com,203.0.113.7'\n\n",
-		base, cfg.Store, store.Dir(), keyNote, auth, base)
+	fmt.Printf("csrfn listening on %s\n  store:   %s (%s)\n  sealing: %s\n\nTry:\n  curl -s -X POST%s '%s/?Action=CreateDcdnCertificateSigningRequest&CommonName=example.com&SANs=www.example.com,203.0.113.7'\n\n",
+		base, cfg.Store, storeDir, keyNote, auth, base)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,47 @@
+// Command bootstrap is csrfn on AWS Lambda (provided.al2023, built with
+// -tags lambda.norpc). It serves API Gateway REST (payload 1.0), HTTP API
+// and Function URL (payload 2.0), ALB, SQS, EventBridge, and direct or
+// scheduled invokes, telling them apart from the payload itself.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/csrfn/csrfn/core/config"
+	"github.com/csrfn/csrfn/core/httpapi"
+	"github.com/csrfn/csrfn/core/invoke"
+)
+
+func main() {
+	a, err := newAdapter(context.Background(), os.LookupEnv)
+	if err != nil {
+		// Lambda reports the exit as an init error; the line names the variable.
+		fmt.Fprintln(os.Stderr, "csrfn: init:", err)
+		os.Exit(1)
+	}
+	lambda.Start(a.Handle)
+}
+
+func newAdapter(ctx context.Context, lookup func(string) (string, bool)) (*adapter, error) {
+	cfg, err := config.FromEnv(lookup, "")
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	built, err := config.Build(ctx, cfg, platform(), log)
+	if err != nil {
+		return nil, err
+	}
+	return &adapter{
+		http: &httpapi.Binding{Service: built.Service, HostID: cfg.HostID},
+		inv:  &invoke.Invoker{Service: built.Service, HostID: cfg.HostID},
+	}, nil
+}
+
+// platform is what Lambda adds to the neutral wiring.
+func platform() config.Platform { return config.Platform{} }
