@@ -5,7 +5,7 @@ BIN   := $(CURDIR)/bin
 FUZZTIME ?= 30s
 export CSRFN_TOOLS_BIN := $(BIN)
 
-.PHONY: run test bench fuzz lint build clean tools
+.PHONY: run test bench fuzz lint build clean tools invoke-lambda invoke-fc
 
 ## run: serve the API on 127.0.0.1:9000 with the embedded file store
 run:
@@ -42,7 +42,7 @@ lint: tools
 	cd tools && $(GO) mod tidy -diff
 
 ## tools: test and lint tools, built from tools/go.mod into ./bin
-tools: $(BIN)/staticcheck $(BIN)/benchstat
+tools: $(BIN)/staticcheck $(BIN)/benchstat $(BIN)/aws-lambda-rie $(BIN)/versitygw
 $(BIN)/%: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(BIN)/ $$(grep -E '^\s+[a-z].*/$*$$' go.mod | tr -d '\t ')
 
@@ -58,6 +58,15 @@ build/alibaba-fc/main: FORCE
 
 build/%.zip: build/%
 	$(GO) run ./deploy/mkzip $@ $<
+
+## invoke-lambda / invoke-fc EVENT=deploy/events/…: run the real binary under the
+## Lambda Runtime Interface Emulator / the FC runtime emulator and print the response
+invoke-lambda: tools
+	@test -n "$(EVENT)" || { echo "usage: make invoke-lambda EVENT=deploy/events/aws-lambda/direct-one.json"; exit 2; }
+	@CSRFN_EVENT=$(EVENT) $(GO) test -count=1 -v -run '^TestInvokeEvent$$' ./functions/aws-lambda | sed -n '/^----- response/,/^----- end/p;/^--- FAIL/,$$p'
+invoke-fc:
+	@test -n "$(EVENT)" || { echo "usage: make invoke-fc EVENT=deploy/events/alibaba-fc/http-json.json"; exit 2; }
+	@CSRFN_EVENT=$(EVENT) $(GO) test -count=1 -v -run '^TestInvokeEvent$$' ./functions/alibaba-fc | sed -n '/^----- response/,/^----- end/p;/^function error/p;/^--- FAIL/,$$p'
 
 .PHONY: FORCE
 FORCE:

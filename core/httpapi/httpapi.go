@@ -205,36 +205,40 @@ func EncodeJSON(v any) []byte {
 	return buf.Bytes()
 }
 
-type xmlResponse struct {
-	XMLName    xml.Name
-	RequestId  string
-	PubMd5     string
-	Csr        string
-	CommonName string
-}
-
-type xmlError struct {
-	XMLName   xml.Name `xml:"Error"`
-	RequestId string
-	HostId    string
-	Code      string
-	Message   string
-}
-
+// encodeXML writes the object as Alibaba's XML responses do. Text goes
+// through EncodeToken, which keeps the CSR's newlines as newlines (struct
+// marshalling would write them as &#xA;).
 func encodeXML(res service.Result, hostID string) []byte {
-	var v any
+	root := "Error"
+	var fields [][2]string
 	if res.Err != nil {
-		v = xmlError{RequestId: res.RequestId, HostId: hostID, Code: res.Err.Code, Message: res.Err.Message}
+		fields = [][2]string{{"RequestId", res.RequestId}, {"HostId", hostID}, {"Code", res.Err.Code}, {"Message", res.Err.Message}}
 	} else {
 		r := res.Response
-		v = xmlResponse{XMLName: xml.Name{Local: res.Action + "Response"},
-			RequestId: r.RequestId, PubMd5: r.PubMd5, Csr: r.Csr, CommonName: r.CommonName}
+		root = res.Action + "Response"
+		fields = [][2]string{{"RequestId", r.RequestId}, {"PubMd5", r.PubMd5}, {"Csr", r.Csr}, {"CommonName", r.CommonName}}
 	}
-	out, err := xml.Marshal(v)
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	enc := xml.NewEncoder(&buf)
+	must(enc.EncodeToken(xml.StartElement{Name: xml.Name{Local: root}}))
+	for _, f := range fields {
+		must(enc.EncodeToken(xml.StartElement{Name: xml.Name{Local: f[0]}}))
+		must(enc.EncodeToken(xml.CharData(f[1])))
+		must(enc.EncodeToken(xml.EndElement{Name: xml.Name{Local: f[0]}}))
+	}
+	must(enc.EncodeToken(xml.EndElement{Name: xml.Name{Local: root}}))
+	must(enc.Flush())
+	buf.WriteByte('\n')
+	return buf.Bytes()
+}
+
+// must panics on an encoder error, which only invalid names could cause;
+// ours are constants.
+func must(err error) {
 	if err != nil {
 		panic(err)
 	}
-	return append([]byte(xml.Header), out...)
 }
 
 // BearerToken returns an Authorize func that requires

@@ -61,8 +61,15 @@ func detect(payload []byte) (envelope, *probe) {
 	return envDirect, &p
 }
 
+// testHook is nil in every build but the end-to-end tests' (build tag
+// csrfn_testhooks), which use it to make the handler panic on demand.
+var testHook func(payload []byte)
+
 // Handle is the FC handler.
 func (a *adapter) Handle(ctx context.Context, payload json.RawMessage) (any, error) {
+	if testHook != nil {
+		testHook(payload)
+	}
 	if fcc, ok := fccontext.FromContext(ctx); ok {
 		ctx = service.WithPlatformRequestID(ctx, fcc.RequestID)
 	}

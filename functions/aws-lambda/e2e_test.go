@@ -1,0 +1,339 @@
+package main
+
+// End-to-end tests of the real bootstrap under the official AWS Lambda
+// Runtime Interface Emulator: every sample event in deploy/events/aws-lambda
+// goes through the real runtime protocol, and every CSR that comes back is
+// checked with openssl and found sealed in the store.
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/csrfn/csrfn/internal/lambdarie"
+	"github.com/csrfn/csrfn/internal/testkit"
+)
+
+const eventsDir = "../../deploy/events/aws-lambda"
+
+var (
+	bootOnce sync.Once
+	bootPath string
+	bootErr  error
+)
+
+// bootstrap builds the function for the host, as `make build` does for
+// arm64: static, with the lambda.norpc tag.
+func bootstrap(t testing.TB) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("the Runtime Interface Emulator runs on Linux only")
+	}
+	bootOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "csrfn-bootstrap-")
+		if err != nil {
+			bootErr = err
+			return
+		}
+		bootPath = filepath.Join(dir, "bootstrap")
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootPath, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			bootErr = &buildError{err: err, out: string(out)}
+		}
+	})
+	if bootErr != nil {
+		t.Fatal(bootErr)
+	}
+	return bootPath
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + e.out }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bootPath != "" {
+		os.RemoveAll(filepath.Dir(bootPath))
+	}
+	os.Exit(code)
+}
+
+// e2eOutcome is what a sample event must produce.
+type e2eOutcome struct {
+	status    int      // HTTP status (HTTP envelopes)
+	cn        []string // CommonNames of the CSRs returned, in order
+	xml       bool     // the HTTP body is XML
+	batch     []string // codes of a batch's items ("" = success)
+	code      string   // code of a single non-HTTP result
+	sqsFailed []string // messageIds reported in batchItemFailures
+	stored    int      // records stored (SQS, where no CSR comes back)
+}
+
+var lambdaOutcomes = map[string]e2eOutcome{
+	"apigw-rest-json.json":          {status: 200, cn: []string{"example.com"}},
+	"apigw-rest-form-base64.json":   {status: 200, cn: []string{"xn--bcher-kva.example"}, xml: true},
+	"apigw-rest-get-query.json":     {status: 200, cn: []string{"api.example.com"}},
+	"http-api-v2-query.json":        {status: 200, cn: []string{"shop.example.org"}},
+	"function-url-base64-json.json": {status: 200, cn: []string{"*.apps.example.net"}},
+	"alb-query.json":                {status: 200, cn: []string{"intranet.example.com"}},
+	"alb-multivalue-form.json":      {status: 200, cn: []string{"vpn.example.com"}, xml: true},
+	"sqs-mixed.json": {sqsFailed: []string{"7b0e5b4c-1f2a-4c3d-9e8f-000000000002", "7b0e5b4c-1f2a-4c3d-9e8f-000000000003"},
+		stored: 2},
+	"eventbridge-one.json":   {cn: []string{"mail.example.com"}},
+	"eventbridge-batch.json": {cn: []string{"one.example.com", "three.example.com"}, batch: []string{"", "InvalidParameter", ""}},
+	"direct-one.json":        {cn: []string{"renew.example.com"}},
+	"scheduled-batch.json":   {cn: []string{"a.renew.example.com", "b.renew.example.com"}, batch: []string{"", ""}},
+}
+
+// e2eHTTP is the part of any HTTP envelope response we check.
+type e2eHTTP struct {
+	StatusCode        int                 `json:"statusCode"`
+	StatusDescription string              `json:"statusDescription"`
+	Headers           map[string]string   `json:"headers"`
+	MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+	Body              string              `json:"body"`
+	IsBase64Encoded   bool                `json:"isBase64Encoded"`
+}
+
+func (h e2eHTTP) header(name string) string {
+	for k, v := range h.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, v := range h.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+func TestRIEEverySampleEvent(t *testing.T) {
+	boot := bootstrap(t)
+	key, keyB64 := testkit.MasterKey(t)
+	store := filepath.Join(t.TempDir(), "store")
+	emu := lambdarie.Start(t, boot, []string{"CSRFN_STORE=file://" + store, "CSRFN_MASTER_KEY=" + keyB64})
+
+	files, err := filepath.Glob(filepath.Join(eventsDir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sample events in %s: %v", eventsDir, err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		want, ok := lambdaOutcomes[name]
+		if !ok {
+			t.Errorf("%s: no expected e2eOutcome; add it to lambdaOutcomes", name)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			payload, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := e2eRecords(t, store)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			res, err := emu.Invoke(ctx, payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != 200 || res.IsFunctionError {
+				t.Fatalf("invoke: status %d, function error %v: %s", res.Status, res.IsFunctionError, res.Payload)
+			}
+			var body []byte
+			switch {
+			case want.status != 0:
+				var h e2eHTTP
+				if err := json.Unmarshal(res.Payload, &h); err != nil {
+					t.Fatalf("not an HTTP response: %v\n%s", err, res.Payload)
+				}
+				if h.StatusCode != want.status {
+					t.Fatalf("statusCode %d, want %d: %s", h.StatusCode, want.status, h.Body)
+				}
+				ct := h.header("Content-Type")
+				if want.xml != strings.HasPrefix(ct, "application/xml") {
+					t.Errorf("Content-Type %q (xml=%v)", ct, want.xml)
+				}
+				if h.header("Cache-Control") != "no-store" || h.header("X-Acs-Request-Id") == "" {
+					t.Errorf("headers %v %v", h.Headers, h.MultiValueHeaders)
+				}
+				body = []byte(h.Body)
+			case want.sqsFailed != nil:
+				var r struct {
+					BatchItemFailures []struct{ ItemIdentifier string } `json:"batchItemFailures"`
+				}
+				if err := json.Unmarshal(res.Payload, &r); err != nil {
+					t.Fatalf("not an SQS batch response: %v\n%s", err, res.Payload)
+				}
+				var got []string
+				for _, f := range r.BatchItemFailures {
+					got = append(got, f.ItemIdentifier)
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, want.sqsFailed) {
+					t.Fatalf("batchItemFailures %v, want %v", got, want.sqsFailed)
+				}
+				body = res.Payload
+			default:
+				body = res.Payload
+			}
+			if want.batch != nil {
+				if got := testkit.Codes(t, body); !slices.Equal(got, want.batch) {
+					t.Fatalf("batch codes %q, want %q", got, want.batch)
+				}
+			}
+			issued := testkit.IssuedIn(t, body)
+			var cns []string
+			for _, is := range issued {
+				cns = append(cns, is.CommonName)
+				testkit.CheckCSR(t, store, key, is.PubMd5, is.Csr)
+			}
+			if !slices.Equal(cns, want.cn) {
+				t.Fatalf("CSRs for %q, want %q\n%s", cns, want.cn, body)
+			}
+			added := e2eRecords(t, store) - before
+			if wantAdded := len(want.cn) + want.stored; added != wantAdded {
+				t.Fatalf("%d records added, want %d", added, wantAdded)
+			}
+		})
+	}
+	if !strings.Contains(emu.Logs(), `"PlatformRequestId":"`) {
+		t.Error("the function's log lines do not carry the Lambda request id")
+	}
+}
+
+// TestRIEOutcomeRules checks, through the real runtime, that a 4xx of a
+// direct invoke is a normal result, an unrecognisable payload is a 4xx-style
+// result and not a crash, and a 5xx is a function error whose type is the
+// API code and whose message is the API error object.
+func TestRIEOutcomeRules(t *testing.T) {
+	boot := bootstrap(t)
+	_, keyB64 := testkit.MasterKey(t)
+	store := filepath.Join(t.TempDir(), "store")
+	emu := lambdarie.Start(t, boot, []string{"CSRFN_STORE=file://" + store, "CSRFN_MASTER_KEY=" + keyB64})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	for _, tc := range []struct{ payload, code string }{
+		{`{"CommonName":"*.co.uk","KeyAlgorithm":"EC_prime256v1"}`, "InvalidParameter"},
+		{`{"CommonName":"a.example","Country":"CHN"}`, "InvalidValue.Malformed"},
+		{`"hello"`, "InvalidParameter.Body"},
+		{`[1,2,3]`, "InvalidParameter.Body"},
+		{`{"unrelated":true}`, "InvalidParameter.Body"},
+	} {
+		res, err := emu.Invoke(ctx, []byte(tc.payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Code, Message, RequestId string }
+		if res.IsFunctionError || json.Unmarshal(res.Payload, &e) != nil || e.Code != tc.code || e.RequestId == "" {
+			t.Errorf("%s: function error %v, payload %s; want a normal result with Code %s", tc.payload, res.IsFunctionError, res.Payload, tc.code)
+		}
+	}
+
+	// Break the store: its directory becomes a file.
+	if err := os.RemoveAll(store); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(store, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := emu.Invoke(ctx, []byte(`{"CommonName":"broken.example","KeyAlgorithm":"EC_prime256v1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsFunctionError || res.ErrorType != "Internal.Error" {
+		t.Fatalf("store failure: function error %v type %q, want Internal.Error: %s", res.IsFunctionError, res.ErrorType, res.Payload)
+	}
+	var e struct{ Code, Message string }
+	if err := json.Unmarshal([]byte(res.ErrorMessage), &e); err != nil || e.Code != "Internal.Error" ||
+		e.Message != "The request processing has failed due to backend service exception." {
+		t.Fatalf("errorMessage is not the API error object: %q", res.ErrorMessage)
+	}
+	if strings.Contains(res.ErrorMessage, store) {
+		t.Fatalf("errorMessage leaks an internal cause: %q", res.ErrorMessage)
+	}
+
+	// An HTTP envelope still gets an HTTP response with the 500.
+	payload, err := os.ReadFile(filepath.Join(eventsDir, "http-api-v2-query.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = emu.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h e2eHTTP
+	if res.IsFunctionError || json.Unmarshal(res.Payload, &h) != nil || h.StatusCode != 500 || !strings.Contains(h.Body, `"Code":"Internal.Error"`) {
+		t.Fatalf("HTTP envelope on a broken store: %s", res.Payload)
+	}
+}
+
+func e2eRecords(t testing.TB, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".json") && !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestInvokeEvent runs one sample event through the real bootstrap under the
+// emulator: direct-one.json by default, or the file named by CSRFN_EVENT,
+// whose response it prints (`make invoke-lambda EVENT=…`).
+func TestInvokeEvent(t *testing.T) {
+	event, show := testkit.EventFromEnv(t, filepath.Join(eventsDir, "direct-one.json"))
+	payload, err := os.ReadFile(event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, keyB64 := testkit.MasterKey(t)
+	store := filepath.Join(t.TempDir(), "store")
+	emu := lambdarie.Start(t, bootstrap(t), []string{"CSRFN_STORE=file://" + store, "CSRFN_MASTER_KEY=" + keyB64})
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	res, err := emu.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if show {
+		testkit.PrintResponse(res.Payload)
+	}
+	if res.Status != 200 {
+		t.Fatalf("emulator status %d: %s", res.Status, res.Payload)
+	}
+	body := res.Payload
+	var h e2eHTTP
+	if json.Unmarshal(res.Payload, &h) == nil && h.StatusCode != 0 {
+		body = []byte(h.Body)
+	}
+	for _, is := range testkit.IssuedIn(t, body) {
+		testkit.CheckCSR(t, store, key, is.PubMd5, is.Csr)
+	}
+	if !show && len(testkit.IssuedIn(t, body)) != 1 {
+		t.Fatalf("direct-one.json gave %s", res.Payload)
+	}
+}

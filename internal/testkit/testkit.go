@@ -1,0 +1,117 @@
+// Package testkit holds checks that several packages' tests share: the
+// openssl cross-checks of a CSR and the check that a CSR's sealed key is in
+// a file store and unseals to the key of that CSR. Only tests import it.
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/csrfn/csrfn/core/record"
+	"github.com/csrfn/csrfn/core/seal"
+)
+
+// MasterKey returns a fresh master key and its base64 form for
+// CSRFN_MASTER_KEY.
+func MasterKey(t testing.TB) ([]byte, string) {
+	t.Helper()
+	k := make([]byte, seal.MasterKeySize)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	return k, base64.StdEncoding.EncodeToString(k)
+}
+
+// OpenSSL runs openssl with stdin and returns its combined output.
+func OpenSSL(t testing.TB, stdin []byte, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("openssl", args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// VerifyCSR checks the CSR's self-signature with openssl. openssl exits 0
+// even when verification fails, so the text decides.
+func VerifyCSR(t testing.TB, csrPEM string) {
+	t.Helper()
+	out := OpenSSL(t, []byte(csrPEM), "req", "-noout", "-verify")
+	if !strings.Contains(out, "verify OK") {
+		t.Fatalf("openssl req -verify did not say verify OK:\n%s", out)
+	}
+}
+
+var md5RE = regexp.MustCompile(`(?m)([0-9a-f]{32})\s*$`)
+
+// PubMd5 computes the PubMd5 of a CSR the way the contract states it:
+// openssl req -pubkey | openssl pkey -pubin -outform DER | openssl md5.
+func PubMd5(t testing.TB, csrPEM string) string {
+	t.Helper()
+	pub := OpenSSL(t, []byte(csrPEM), "req", "-noout", "-pubkey")
+	der := opensslRaw(t, []byte(pub), "pkey", "-pubin", "-outform", "DER")
+	m := md5RE.FindStringSubmatch(OpenSSL(t, der, "md5"))
+	if m == nil {
+		t.Fatal("openssl md5 printed no digest")
+	}
+	return m[1]
+}
+
+func opensslRaw(t testing.TB, stdin []byte, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("openssl", args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+// CheckStored asserts that dir holds the record of pubMd5, that it carries
+// csrPEM, and that its sealed key opens under masterKey to the key of that
+// CSR. It returns the record.
+func CheckStored(t testing.TB, dir string, masterKey []byte, pubMd5, csrPEM string) *record.Record {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, record.Name(pubMd5)))
+	if err != nil {
+		t.Fatalf("record of %s: %v", pubMd5, err)
+	}
+	rec, err := record.Unmarshal(b)
+	if err != nil {
+		t.Fatalf("record of %s: %v", pubMd5, err)
+	}
+	if rec.Csr != csrPEM {
+		t.Fatalf("record of %s holds another CSR", pubMd5)
+	}
+	opener, err := seal.NewLocal(masterKey, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := record.OpenKey(context.Background(), rec, opener); err != nil {
+		t.Fatalf("record of %s does not unseal to the CSR's key: %v", pubMd5, err)
+	}
+	return rec
+}
+
+// CheckCSR runs every openssl check on a returned CSR and its store record.
+func CheckCSR(t testing.TB, dir string, masterKey []byte, pubMd5, csrPEM string) *record.Record {
+	t.Helper()
+	VerifyCSR(t, csrPEM)
+	if got := PubMd5(t, csrPEM); got != pubMd5 {
+		t.Fatalf("PubMd5 %s, openssl computes %s", pubMd5, got)
+	}
+	return CheckStored(t, dir, masterKey, pubMd5, csrPEM)
+}
