@@ -309,3 +309,39 @@ func TestInvokeEvent(t *testing.T) {
 		t.Fatalf("direct-one.json gave %s", res.Payload)
 	}
 }
+
+// BenchmarkColdStart starts the real binary under the emulator b.N times
+// and reports, as medians: the time from process start to its first `next`
+// call (init done, ready for an event), to the first result of an RSA_2048
+// request, and the peak RSS of the process after that invocation.
+func BenchmarkColdStart(b *testing.B) {
+	bin := fcMain(b)
+	payload := []byte(`{"CommonName":"cold.example.com","KeyAlgorithm":"RSA_2048"}`)
+	var inits, firsts, rss []float64
+	for range b.N {
+		_, keyB64 := testkit.MasterKey(b)
+		emu := fcemu.Start(b, bin, []string{"CSRFN_STORE=file://" + filepath.Join(b.TempDir(), "store"), "CSRFN_MASTER_KEY=" + keyB64})
+		res, err := emu.Invoke(context.Background(), payload, fcemu.WithTimeout(60*time.Second))
+		if err != nil || res.IsError {
+			b.Fatalf("invoke: %v %+v", err, res.Error)
+		}
+		next, ok1 := emu.FirstNextAt()
+		first, ok2 := emu.FirstResultAt()
+		if !ok1 || !ok2 {
+			b.Fatal("no cold start figures")
+		}
+		inits = append(inits, float64(next.Microseconds())/1000)
+		firsts = append(firsts, float64(first.Microseconds())/1000)
+		kib, err := testkit.PeakRSS(emu.Pid())
+		if err != nil {
+			b.Fatal(err)
+		}
+		rss = append(rss, float64(kib)/1024)
+		if err := emu.Kill(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(testkit.Percentile(inits, 50), "init-ms")
+	b.ReportMetric(testkit.Percentile(firsts, 50), "first-response-ms")
+	b.ReportMetric(testkit.Percentile(rss, 50), "peak-rss-MiB")
+}

@@ -337,3 +337,43 @@ func TestInvokeEvent(t *testing.T) {
 		t.Fatalf("direct-one.json gave %s", res.Payload)
 	}
 }
+
+// BenchmarkColdStart starts the real bootstrap under the emulator b.N times
+// and reports, as medians: the runtime's init (process start to ready for
+// the first event, as the emulator's INIT REPORT gives it), the time from
+// starting the emulator to the first response, and the peak RSS of the
+// function process after one RSA_2048 invocation.
+func BenchmarkColdStart(b *testing.B) {
+	boot := bootstrap(b)
+	payload := []byte(`{"CommonName":"cold.example.com","KeyAlgorithm":"RSA_2048"}`)
+	var inits, firsts, rss []float64
+	for range b.N {
+		_, keyB64 := testkit.MasterKey(b)
+		emu := lambdarie.Start(b, boot, []string{"CSRFN_STORE=file://" + filepath.Join(b.TempDir(), "store"), "CSRFN_MASTER_KEY=" + keyB64})
+		res, err := emu.Invoke(context.Background(), payload)
+		if err != nil || res.IsFunctionError {
+			b.Fatalf("invoke: %v %s", err, res.Payload)
+		}
+		cs, ok := emu.ColdStart()
+		if !ok {
+			b.Fatal("no cold start figures")
+		}
+		inits = append(inits, ms(cs.RuntimeInit))
+		firsts = append(firsts, ms(cs.ToFirstResponse))
+		pid, err := testkit.PidOf(boot)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kib, err := testkit.PeakRSS(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rss = append(rss, float64(kib)/1024)
+		emu.Stop()
+	}
+	b.ReportMetric(testkit.Percentile(inits, 50), "init-ms")
+	b.ReportMetric(testkit.Percentile(firsts, 50), "first-response-ms")
+	b.ReportMetric(testkit.Percentile(rss, 50), "peak-rss-MiB")
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

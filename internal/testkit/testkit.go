@@ -8,10 +8,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -114,4 +119,47 @@ func CheckCSR(t testing.TB, dir string, masterKey []byte, pubMd5, csrPEM string)
 		t.Fatalf("PubMd5 %s, openssl computes %s", pubMd5, got)
 	}
 	return CheckStored(t, dir, masterKey, pubMd5, csrPEM)
+}
+
+// PeakRSS returns the peak resident set size (VmHWM) of process pid.
+func PeakRSS(pid int) (kib int, err error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// PidOf finds the running process whose executable is path.
+func PidOf(path string) (int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == path {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no process runs %s", path)
+}
+
+// Percentile returns the p-th percentile (0–100) of ds, nearest rank.
+func Percentile(ds []float64, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
 }
