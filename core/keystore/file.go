@@ -127,7 +127,7 @@ func (s *File) Create(ctx context.Context, name string, data []byte) error {
 		}
 		f.Close()
 		if err == nil {
-			return s.syncDir()
+			return s.linked(name, dst)
 		}
 		if !errors.Is(err, errNoUnnamed) {
 			return s.wrap(name, err)
@@ -169,7 +169,19 @@ func (s *File) createNamed(name, dst string, data []byte) error {
 	if err != nil {
 		return s.wrap(name, err)
 	}
-	return s.syncDir()
+	return s.linked(name, dst)
+}
+
+// linked finishes a Create whose record has been linked to dst: the
+// directory is fsynced so the name is durable. If that fails the caller is
+// told the record was not stored (it gets no CSR for it), so the name is
+// removed again: a failed Create leaves nothing behind.
+func (s *File) linked(name, dst string) error {
+	if err := s.syncDir(); err != nil {
+		os.Remove(dst)
+		return s.wrap(name, err)
+	}
+	return nil
 }
 
 func (s *File) syncDir() error {

@@ -175,9 +175,13 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-// idnaReason trims the idna package's error to its useful tail.
+// idnaReason trims the idna package's error to its useful tail, bounded:
+// the idna error quotes the whole offending label, however long.
 func idnaReason(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "idna: ")
+	const max = 100
+	msg := strings.TrimPrefix(err.Error(), "idna: ")
+	if utf8.RuneCountInString(msg) > max {
+		msg = string([]rune(msg)[:max]) + "…"
+	}
 	return msg
 }

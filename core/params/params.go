@@ -43,7 +43,7 @@ var listParams = map[string]bool{"SANs": true}
 // put adds name=value, refusing a second, different value for the same name.
 func (s Set) put(name, value, where string) error {
 	if old, ok := s[name]; ok && old != value {
-		return errorf("The parameter %q is given more than once with different values (%s).", name, where)
+		return errorf("The parameter %q is given more than once with different values (%s).", truncate(name), where)
 	}
 	s[name] = value
 	return nil
@@ -85,6 +85,9 @@ func FromJSON(body []byte) (Set, error) {
 		return nil, errorf("The body is not valid UTF-8.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
+	// Numbers stay text: parsing one into a float64 fails for a huge
+	// number with an error that quotes all of it.
+	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, errorf("The body is not valid JSON: %s.", jsonReason(err))
@@ -137,14 +140,20 @@ func jsonValue(key string, raw json.RawMessage) (val string, present bool, err e
 		}
 		return v, true, nil
 	case raw[0] == '[' && listParams[key]:
-		var items []string
-		if err := json.Unmarshal(raw, &items); err != nil {
+		// *string: encoding/json would quietly turn a null item into "".
+		var ptrs []*string
+		if err := json.Unmarshal(raw, &ptrs); err != nil {
 			return "", false, errorf("The parameter %q must be a string or an array of strings.", key)
 		}
-		for _, it := range items {
-			if strings.Contains(it, ",") {
+		items := make([]string, len(ptrs))
+		for i, it := range ptrs {
+			if it == nil {
+				return "", false, errorf("The parameter %q must be a string or an array of strings.", key)
+			}
+			if strings.Contains(*it, ",") {
 				return "", false, errorf("An item of parameter %q holds a comma; give one name per item.", key)
 			}
+			items[i] = *it
 		}
 		return strings.Join(items, ","), true, nil
 	case listParams[key]:
