@@ -5,7 +5,7 @@ BIN   := $(CURDIR)/bin
 FUZZTIME ?= 30s
 export CSRFN_TOOLS_BIN := $(BIN)
 
-.PHONY: run test bench fuzz lint build clean tools invoke-lambda invoke-fc
+.PHONY: run test bench fuzz lint build clean tools invoke-lambda invoke-fc build-CsrfnFunction
 
 ## run: serve the API on 127.0.0.1:9000 with the embedded file store
 run:
@@ -55,6 +55,10 @@ build/aws-lambda/bootstrap: FORCE
 
 build/alibaba-fc/main: FORCE
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(GOFLAGS_REL) -o $@ ./functions/alibaba-fc
+
+## build-CsrfnFunction: called by `sam build` (template.yaml, BuildMethod: makefile)
+build-CsrfnFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc $(GOFLAGS_REL) -o $(ARTIFACTS_DIR)/bootstrap ./functions/aws-lambda
 
 build/%.zip: build/%
 	$(GO) run ./deploy/mkzip $@ $<

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -26,12 +27,15 @@ func main() {
 	fc.Start(a.Handle)
 }
 
+// logOutput receives the request log lines; tests point it at a buffer.
+var logOutput io.Writer = os.Stdout
+
 func newAdapter(ctx context.Context, lookup func(string) (string, bool)) (*adapter, error) {
 	cfg, err := config.FromEnv(lookup, "")
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := slog.New(slog.NewJSONHandler(logOutput, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	built, err := config.Build(ctx, cfg, platform(), log)
 	if err != nil {
 		return nil, err
