@@ -19,10 +19,15 @@ test: tools
 ## bench: key generation against the whole create path, p50/p99 and ratios
 ## (each benchmark takes a fixed number of samples; BENCH_SCALE multiplies them)
 BENCH_SCALE ?= 1
-bench:
+bench: tools
 	@mkdir -p $(BIN)
 	set -o pipefail; CSRFN_BENCH_SCALE=$(BENCH_SCALE) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./core/service | tee $(BIN)/bench.txt
 	$(GO) run ./internal/benchreport < $(BIN)/bench.txt
+	@echo; echo "function binaries: cold start (process start to ready), first RSA_2048 response, peak RSS (medians of 10 starts)"
+	set -o pipefail; $(GO) test -run '^$$' -bench ColdStart -benchtime 10x ./functions/aws-lambda ./functions/alibaba-fc | grep -E '^(Benchmark|ok|FAIL|---)'
+	@$(MAKE) --no-print-directory build >/dev/null
+	@echo; echo "binary sizes (target < 10 MiB):"; for f in build/aws-lambda/bootstrap build/alibaba-fc/main build/aws-lambda/bootstrap.zip build/alibaba-fc/main.zip; do \
+	  printf '  %-32s %6.2f MiB\n' $$f $$(echo "scale=2; $$(stat -c %s $$f)/1048576" | bc 2>/dev/null || awk "BEGIN{print $$(stat -c %s $$f)/1048576}"); done
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s)
 FUZZ_TARGETS := ./core/params:FuzzFromQuery ./core/params:FuzzFromJSON ./core/names:FuzzParse ./core/request:FuzzParse
