@@ -27,7 +27,7 @@ bench: tools
 	set -o pipefail; $(GO) test -run '^$$' -bench ColdStart -benchtime 10x ./functions/aws-lambda ./functions/alibaba-fc | grep -E '^(Benchmark|ok|FAIL|---)'
 	@$(MAKE) --no-print-directory build >/dev/null
 	@echo; echo "binary sizes (target < 10 MiB):"; for f in build/aws-lambda/bootstrap build/alibaba-fc/main build/aws-lambda/bootstrap.zip build/alibaba-fc/main.zip; do \
-	  printf '  %-32s %6.2f MiB\n' $$f $$(echo "scale=2; $$(stat -c %s $$f)/1048576" | bc 2>/dev/null || awk "BEGIN{print $$(stat -c %s $$f)/1048576}"); done
+	  printf '  %-32s %6.2f MiB\n' $$f $$(awk "BEGIN{print $$(stat -c %s $$f)/1048576}"); done
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s)
 FUZZ_TARGETS := ./core/params:FuzzFromQuery ./core/params:FuzzFromJSON ./core/names:FuzzParse ./core/request:FuzzParse
