@@ -1,0 +1,451 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/csrfn/csrfn/core/apierr"
+	"github.com/csrfn/csrfn/core/keys"
+	"github.com/csrfn/csrfn/core/keystore/storetest"
+	"github.com/csrfn/csrfn/core/params"
+	"github.com/csrfn/csrfn/core/request"
+	"github.com/csrfn/csrfn/core/seal"
+	"github.com/csrfn/csrfn/core/service"
+)
+
+// TestConformanceFake runs the store contract against gofakes3, which
+// implements If-None-Match: * atomically (since v1.2.0) but checks no
+// signatures; versitygw (versity_test.go) is the server that does.
+func TestConformanceFake(t *testing.T) {
+	t.Parallel()
+	endpoint, _ := fakeS3(t, nil)
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		return open(t, endpoint, fakeCreds, freshURL(testBucket), Options{})
+	})
+}
+
+// TestCreateHeaders checks what the PUT carries: the create-only condition,
+// SSE-KMS with the key and bucket key, the content type and an integrity
+// checksum.
+func TestCreateHeaders(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		kmsKeyID  string
+		bucketKey bool
+	}{
+		{"key and bucket key", "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", true},
+		{"aws managed key", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var rec recorder
+			endpoint, backend := fakeS3(t, rec.wrap)
+			u := freshURL(testBucket)
+			s := open(t, endpoint, fakeCreds, u, Options{KMSKeyID: tc.kmsKeyID, BucketKeyEnabled: tc.bucketKey})
+			defer s.Close()
+			name := storetest.Name(1)
+			data := []byte(`{"Version":1}`)
+			if err := s.Create(context.Background(), name, data); err != nil {
+				t.Fatal(err)
+			}
+			reqs := rec.all()
+			if len(reqs) != 1 || reqs[0].Method != http.MethodPut {
+				t.Fatalf("requests = %+v; want one PUT", reqs)
+			}
+			r := reqs[0]
+			wantPath := "/" + testBucket + "/" + strings.TrimPrefix(u.Path, "/") + "/" + name
+			if r.Path != wantPath {
+				t.Errorf("PUT path = %q; want %q (path-style, under the prefix)", r.Path, wantPath)
+			}
+			sum := md5.Sum(data)
+			want := map[string]string{
+				"If-None-Match":                "*",
+				"X-Amz-Server-Side-Encryption": "aws:kms",
+				"Content-Type":                 "application/json",
+				"Content-Md5":                  base64.StdEncoding.EncodeToString(sum[:]),
+				"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id":     tc.kmsKeyID,
+				"X-Amz-Server-Side-Encryption-Bucket-Key-Enabled": map[bool]string{true: "true"}[tc.bucketKey],
+			}
+			for h, v := range want {
+				if got := r.Header.Get(h); got != v {
+					t.Errorf("%s: %q; want %q", h, got, v)
+				}
+			}
+			for _, h := range []string{"If-None-Match", "X-Amz-Server-Side-Encryption"} {
+				if !strings.Contains(strings.ToLower(r.Header.Get("Authorization")), strings.ToLower(h)) {
+					t.Errorf("%s is not among the signed headers", h)
+				}
+			}
+			if !has(t, backend, strings.TrimPrefix(u.Path, "/")+"/"+name) {
+				t.Error("the record is not stored")
+			}
+		})
+	}
+}
+
+// TestRetryThenSucceed: a server that fails a few times and then works is
+// retried through, and the record is stored once.
+func TestRetryThenSucceed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		kind fault
+	}{
+		{"503", fault503},
+		{"500", fault500},
+		{"dropped connection", faultDrop},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := &faulty{kind: tc.kind, n: 2}
+			endpoint, _ := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return f })
+			s := open(t, endpoint, fakeCreds, freshURL(testBucket), Options{MaxAttempts: 4, MaxBackoff: 20 * time.Millisecond})
+			defer s.Close()
+			ctx := context.Background()
+			name := storetest.Name(1)
+			data := []byte(`{"Version":1,"retried":true}`)
+			if err := s.Create(ctx, name, data); err != nil {
+				t.Fatalf("Create through 2 failures: %v", err)
+			}
+			if got := f.count(); got != 3 {
+				t.Errorf("server saw %d requests; want 3 (2 failures and the success)", got)
+			}
+			got, err := s.Load(ctx, name)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("Load = %q, %v", got, err)
+			}
+			// Loads and Lists are retried the same way.
+			f.reset(tc.kind, 2)
+			if got, err := s.Load(ctx, name); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("Load through 2 failures = %q, %v", got, err)
+			}
+			f.reset(tc.kind, 2)
+			if names, err := s.List(ctx); err != nil || !slices.Equal(names, []string{name}) {
+				t.Fatalf("List through 2 failures = %q, %v", names, err)
+			}
+		})
+	}
+}
+
+// TestRetryAfterAppliedPut: the first PUT is stored but its answer is lost
+// (the connection drops), so the SDK's retry gets 412 from our own object.
+// The store reads the record back, finds its own bytes and reports success;
+// had another writer's bytes been there it would report fs.ErrExist.
+func TestRetryAfterAppliedPut(t *testing.T) {
+	t.Parallel()
+	f := &faulty{kind: faultDropAfter, n: 1, match: isPut}
+	var rec recorder
+	endpoint, _ := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return rec.wrap(f) })
+	s := open(t, endpoint, fakeCreds, freshURL(testBucket), Options{MaxBackoff: 20 * time.Millisecond})
+	defer s.Close()
+	ctx := context.Background()
+	name := storetest.Name(1)
+	data := []byte(`{"Version":1,"RequestId":"A"}`)
+	if err := s.Create(ctx, name, data); err != nil {
+		t.Fatalf("Create whose first answer was lost: %v", err)
+	}
+	var puts, gets int
+	for _, r := range rec.all() {
+		switch r.Method {
+		case http.MethodPut:
+			puts++
+		case http.MethodGet:
+			gets++
+		}
+	}
+	if puts != 2 || gets != 1 {
+		t.Errorf("server saw %d PUTs and %d GETs; want 2 (the lost one and the 412) and 1 (the check)", puts, gets)
+	}
+	if got, err := s.Load(ctx, name); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Load = %q, %v", got, err)
+	}
+
+	// A retried PUT whose 412 is a real conflict: another writer's record
+	// holds the name, our first PUT is lost before reaching the store and
+	// the retry meets the other record. The check finds other bytes:
+	// fs.ErrExist, and the other record is untouched.
+	name2 := storetest.Name(2)
+	other := []byte(`{"Version":1,"RequestId":"B"}`)
+	if err := s.Create(ctx, name2, other); err != nil { // no fault left
+		t.Fatal(err)
+	}
+	f.reset(faultDrop, 1)
+	before := len(rec.all())
+	err := s.Create(ctx, name2, data)
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("retried Create over another writer's record = %v; want fs.ErrExist", err)
+	}
+	if n := len(rec.all()) - before; n != 3 {
+		t.Errorf("server saw %d requests; want 3 (the lost PUT, the 412, the check)", n)
+	}
+	if got, _ := s.Load(ctx, name2); !bytes.Equal(got, other) {
+		t.Fatalf("the other writer's record changed: %q", got)
+	}
+}
+
+// TestConditionalRequestConflict: S3 answers 409 ConditionalRequestConflict
+// to a conditional write racing another operation on the key and documents
+// "On a 409 failure you should retry the upload": the store retries it. A
+// conflict that outlasts the retries with nothing stored is transient
+// (service.ErrUnavailable); with a record stored it is decided by the
+// record's bytes.
+func TestConditionalRequestConflict(t *testing.T) {
+	t.Parallel()
+	f := &faulty{kind: fault409, n: 2, match: isPut}
+	endpoint, _ := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return f })
+	s := open(t, endpoint, fakeCreds, freshURL(testBucket), Options{MaxAttempts: 4, MaxBackoff: 10 * time.Millisecond})
+	defer s.Close()
+	ctx := context.Background()
+	data := []byte(`{"Version":1}`)
+	if err := s.Create(ctx, storetest.Name(1), data); err != nil {
+		t.Fatalf("Create through two 409s: %v", err)
+	}
+	if got := f.count(); got != 3 {
+		t.Errorf("server saw %d PUTs; want 3", got)
+	}
+
+	f.reset(fault409, -1)
+	err := s.Create(ctx, storetest.Name(2), data)
+	if !errors.Is(err, service.ErrUnavailable) || errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Create with endless 409s and nothing stored = %v; want service.ErrUnavailable", err)
+	}
+	if _, err := s.Load(ctx, storetest.Name(2)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load = %v; want fs.ErrNotExist", err)
+	}
+	// Endless 409s over another writer's record: fs.ErrExist.
+	err = s.Create(ctx, storetest.Name(1), []byte(`{"Version":1,"other":true}`))
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Create with endless 409s over a stored record = %v; want fs.ErrExist", err)
+	}
+}
+
+// TestAlwaysFailing: a server that keeps failing makes Create give up
+// within the bounded time with service.ErrUnavailable, having stored
+// nothing.
+func TestAlwaysFailing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		kind fault
+	}{
+		{"503", fault503},
+		{"500", fault500},
+		{"dropped connection", faultDrop},
+		{"no answer", faultHang},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := &faulty{kind: tc.kind, n: -1}
+			endpoint, backend := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return f })
+			opts := Options{
+				MaxAttempts:    3,
+				MaxBackoff:     50 * time.Millisecond,
+				AttemptTimeout: 300 * time.Millisecond,
+				CallTimeout:    2 * time.Second,
+			}
+			s := open(t, endpoint, fakeCreds, freshURL(testBucket), opts)
+			defer s.Close()
+			start := time.Now()
+			err := s.Create(context.Background(), storetest.Name(1), []byte(`{"Version":1}`))
+			elapsed := time.Since(start)
+			if !errors.Is(err, service.ErrUnavailable) {
+				t.Fatalf("Create = %v; want an error wrapping service.ErrUnavailable", err)
+			}
+			if errors.Is(err, fs.ErrExist) {
+				t.Fatalf("Create = %v; must not wrap fs.ErrExist", err)
+			}
+			if elapsed > opts.CallTimeout+time.Second {
+				t.Errorf("Create took %v; want at most the call timeout %v (+1s)", elapsed, opts.CallTimeout)
+			}
+			if got := f.count(); got != opts.MaxAttempts {
+				t.Errorf("server saw %d requests; want MaxAttempts = %d", got, opts.MaxAttempts)
+			}
+			if keys := objects(t, backend); len(keys) != 0 {
+				t.Errorf("objects stored: %q; want none", keys)
+			}
+			_, err = s.Load(context.Background(), storetest.Name(1))
+			if !errors.Is(err, service.ErrUnavailable) {
+				t.Errorf("Load = %v; want service.ErrUnavailable", err)
+			}
+			if _, err := s.List(context.Background()); !errors.Is(err, service.ErrUnavailable) {
+				t.Errorf("List = %v; want service.ErrUnavailable", err)
+			}
+		})
+	}
+}
+
+// TestCallTimeout: the call timeout bounds a Create even when each attempt
+// would wait longer.
+func TestCallTimeout(t *testing.T) {
+	t.Parallel()
+	f := &faulty{kind: faultHang, n: -1}
+	endpoint, _ := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return f })
+	opts := Options{MaxAttempts: 10, AttemptTimeout: time.Minute, CallTimeout: 500 * time.Millisecond}
+	s := open(t, endpoint, fakeCreds, freshURL(testBucket), opts)
+	defer s.Close()
+	start := time.Now()
+	err := s.Create(context.Background(), storetest.Name(1), []byte("x"))
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Create took %v; want about the call timeout %v", d, opts.CallTimeout)
+	}
+	if !errors.Is(err, service.ErrUnavailable) {
+		t.Fatalf("Create = %v; want service.ErrUnavailable", err)
+	}
+}
+
+// TestServiceUnavailableStore runs the real service on a store whose
+// backend always fails: the caller gets Internal.Error and no CSR, and no
+// record is stored.
+func TestServiceUnavailableStore(t *testing.T) {
+	t.Parallel()
+	f := &faulty{kind: fault503, n: -1}
+	endpoint, backend := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return f })
+	store := open(t, endpoint, fakeCreds, freshURL(testBucket), Options{MaxAttempts: 2, MaxBackoff: 10 * time.Millisecond})
+	defer store.Close()
+	key := make([]byte, 32)
+	rand.Read(key)
+	sealer, err := seal.NewLocal(key, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(service.Config{Store: store, Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := request.Parse(params.Set{"CommonName": "example.com", "KeyAlgorithm": string(keys.ECP256)}, request.SeedDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := svc.Create(context.Background(), service.NewRequestID(), req)
+	if resp != nil {
+		t.Fatalf("service answered %+v; want no CSR", resp)
+	}
+	var ae *apierr.Error
+	if !errors.As(err, &ae) || ae.Code != apierr.CodeInternal || ae.Status != http.StatusInternalServerError {
+		t.Fatalf("service error = %v; want Internal.Error (500)", err)
+	}
+	if ae.Message != apierr.MsgInternal {
+		t.Errorf("message = %q; want %q", ae.Message, apierr.MsgInternal)
+	}
+	if !errors.Is(err, service.ErrUnavailable) {
+		t.Errorf("cause = %v; want it to wrap service.ErrUnavailable", err)
+	}
+	if keys := objects(t, backend); len(keys) != 0 {
+		t.Errorf("objects stored: %q; want none", keys)
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in, bucket, prefix string
+	}{
+		{"s3://b", "b", ""},
+		{"s3://b/", "b", ""},
+		{"s3://b/p", "b", "p/"},
+		{"s3://b/p/q/", "b", "p/q/"},
+	} {
+		u, _ := url.Parse(tc.in)
+		b, p, err := ParseURL(u)
+		if err != nil || b != tc.bucket || p != tc.prefix {
+			t.Errorf("ParseURL(%s) = %q, %q, %v; want %q, %q", tc.in, b, p, err, tc.bucket, tc.prefix)
+		}
+	}
+	for _, in := range []string{"s3:///p", "file:///x", "s3://AKID:SECRETVALUE@b/p", "s3://b/p?x=1", "s3://b/a/../c", "s3://b/a//c"} {
+		u, _ := url.Parse(in)
+		_, _, err := ParseURL(u)
+		if err == nil {
+			t.Errorf("ParseURL(%s) succeeded; want an error", in)
+		} else if strings.Contains(err.Error(), "SECRETVALUE") {
+			t.Errorf("ParseURL error quotes the credentials: %v", err)
+		}
+	}
+}
+
+func TestOptionsFromEnv(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		EnvEndpoint:  "http://127.0.0.1:9999",
+		EnvKMSKeyID:  "alias/csrfn",
+		EnvBucketKey: "true",
+		EnvPathStyle: "false",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	o, err := OptionsFromEnv(lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Endpoint != env[EnvEndpoint] || o.KMSKeyID != "alias/csrfn" || !o.BucketKeyEnabled || o.PathStyle == nil || *o.PathStyle {
+		t.Fatalf("OptionsFromEnv = %+v", o)
+	}
+	for k, v := range map[string]string{EnvEndpoint: "127.0.0.1:9999", EnvBucketKey: "yes please", EnvPathStyle: "2"} {
+		bad := map[string]string{k: v}
+		_, err := OptionsFromEnv(func(k string) (string, bool) { v, ok := bad[k]; return v, ok })
+		if err == nil || !strings.HasPrefix(err.Error(), k+":") {
+			t.Errorf("%s=%q: error %v; want one naming the variable", k, v, err)
+		}
+	}
+}
+
+// TestDefaultChain runs the production path, no AWSConfig: credentials and
+// region come from the environment as Lambda sets them for the function's
+// role (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+// AWS_REGION), and the store's own HTTP client bounds each attempt.
+func TestDefaultChain(t *testing.T) {
+	// t.Setenv: not parallel.
+	dir := t.TempDir()
+	const id, secret, token = "ASIACSRFNTESTKEY", "csrfn-test-secret-value", "csrfn-test-session-token"
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":           id,
+		"AWS_SECRET_ACCESS_KEY":       secret,
+		"AWS_SESSION_TOKEN":           token,
+		"AWS_REGION":                  "eu-west-1",
+		"AWS_MAX_ATTEMPTS":            "9", // the store's policy wins
+		"AWS_CONFIG_FILE":             dir + "/none",
+		"AWS_SHARED_CREDENTIALS_FILE": dir + "/none",
+		"AWS_PROFILE":                 "",
+	} {
+		t.Setenv(k, v)
+	}
+	var rec recorder
+	f := &faulty{kind: faultHang, n: 0}
+	endpoint, _ := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return rec.wrap(f) })
+	opts := Options{Endpoint: endpoint, MaxAttempts: 2, MaxBackoff: 10 * time.Millisecond, AttemptTimeout: 300 * time.Millisecond}
+	s, err := New(context.Background(), freshURL(testBucket), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Create(context.Background(), storetest.Name(1), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	r := rec.all()[0]
+	if a := r.Header.Get("Authorization"); !strings.Contains(a, "Credential="+id+"/") || !strings.Contains(a, "/eu-west-1/s3/") || strings.Contains(a, secret) {
+		t.Errorf("Authorization = %q; want the environment's key and region", a)
+	}
+	if got := r.Header.Get("X-Amz-Security-Token"); got != token {
+		t.Errorf("X-Amz-Security-Token = %q; want AWS_SESSION_TOKEN's value", got)
+	}
+
+	f.reset(faultHang, -1)
+	start := time.Now()
+	err = s.Create(context.Background(), storetest.Name(2), []byte("x"))
+	if d := time.Since(start); !errors.Is(err, service.ErrUnavailable) || d > 2*time.Second {
+		t.Fatalf("Create on a server that never answers = %v after %v; want service.ErrUnavailable after about 2 × 300ms", err, d)
+	}
+	if got := f.count(); got != 2 {
+		t.Errorf("server saw %d attempts; want MaxAttempts = 2 (not AWS_MAX_ATTEMPTS)", got)
+	}
+}
