@@ -51,8 +51,10 @@ func Build(ctx context.Context, c *Config, p Platform, log *slog.Logger) (*Built
 		store = fs
 	case ok:
 		s, err := opener(ctx, c.Store)
-		if err != nil {
+		if _, named := AsError(err); err != nil && !named {
 			return nil, &Error{EnvStore, err.Error()}
+		} else if err != nil {
+			return nil, err
 		}
 		store = s
 	default:
@@ -66,6 +68,9 @@ func Build(ctx context.Context, c *Config, p Platform, log *slog.Logger) (*Built
 		s, err := p.KMS(ctx, c.KMSKeyID)
 		if err != nil {
 			store.Close()
+			if _, named := AsError(err); named {
+				return nil, err
+			}
 			return nil, &Error{EnvKMSKeyID, err.Error()}
 		}
 		sealer = s

@@ -11,6 +11,7 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 
+	"github.com/csrfn/csrfn/cloud/alikms"
 	"github.com/csrfn/csrfn/core/httpapi"
 	"github.com/csrfn/csrfn/core/invoke"
 	"github.com/csrfn/csrfn/core/service"
@@ -72,6 +73,10 @@ func (a *adapter) Handle(ctx context.Context, payload json.RawMessage) (any, err
 	}
 	if fcc, ok := fccontext.FromContext(ctx); ok {
 		ctx = service.WithPlatformRequestID(ctx, fcc.RequestID)
+		// The role's credentials, fresh with each invocation, for OSS and KMS.
+		if c := fcc.Credentials; c.AccessKeyId != "" {
+			ctx = alikms.WithCredentials(ctx, alikms.Credentials{AccessKeyID: c.AccessKeyId, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken})
+		}
 	}
 	kind, p := detect(payload)
 	switch kind {

@@ -8,13 +8,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"strings"
 
+	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
 
+	"github.com/csrfn/csrfn/cloud/alikms"
+	"github.com/csrfn/csrfn/cloud/ossstore"
 	"github.com/csrfn/csrfn/core/config"
 	"github.com/csrfn/csrfn/core/httpapi"
 	"github.com/csrfn/csrfn/core/invoke"
+	"github.com/csrfn/csrfn/core/seal"
 )
 
 func main() {
@@ -36,7 +42,11 @@ func newAdapter(ctx context.Context, lookup func(string) (string, bool)) (*adapt
 		return nil, err
 	}
 	log := slog.New(slog.NewJSONHandler(logOutput, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	built, err := config.Build(ctx, cfg, platform(), log)
+	if strings.Contains(os.Getenv("DEBUG"), "dara") {
+		// The Alibaba SDKs then print request headers, security token included.
+		return nil, &config.Error{Var: "DEBUG", Reason: "\"dara\" makes the Alibaba SDKs log credentials; unset it"}
+	}
+	built, err := config.Build(ctx, cfg, platform(lookup), log)
 	if err != nil {
 		return nil, err
 	}
@@ -46,5 +56,48 @@ func newAdapter(ctx context.Context, lookup func(string) (string, bool)) (*adapt
 	}, nil
 }
 
-// platform is what Function Compute adds to the neutral wiring.
-func platform() config.Platform { return config.Platform{} }
+// EnvKMSEndpoint overrides the Alibaba KMS endpoint (default: the region's
+// public endpoint; e.g. kms-vpc.REGION.aliyuncs.com inside a VPC).
+const EnvKMSEndpoint = "CSRFN_KMS_ENDPOINT"
+
+// platform is what Function Compute adds to the neutral wiring: oss://
+// stores and Alibaba KMS envelope sealing. Both sign with the function
+// role's credentials: those FC passes with each invocation (see Handle),
+// else the ALIBABA_CLOUD_* variables FC sets for a function with a role.
+func platform(lookup func(string) (string, bool)) config.Platform {
+	creds := alikms.ContextCredentials(alikms.EnvCredentials())
+	return config.Platform{
+		Stores: map[string]func(context.Context, *url.URL) (config.Store, error){
+			"oss": func(ctx context.Context, u *url.URL) (config.Store, error) {
+				opts, err := ossstore.OptionsFromEnv(lookup)
+				if err != nil {
+					return nil, err
+				}
+				if opts.KMSKeyID == "" { // server-side encryption under the sealing key by default
+					opts.KMSKeyID, _ = lookup(config.EnvKMSKeyID)
+				}
+				opts.CredentialsProvider = ossCredentials{creds}
+				return ossstore.New(ctx, u, opts)
+			},
+		},
+		KMS: func(ctx context.Context, keyID string) (seal.Sealer, error) {
+			endpoint, _ := lookup(EnvKMSEndpoint)
+			k, err := alikms.New(ctx, keyID, alikms.Options{Endpoint: endpoint, Credentials: creds})
+			if err != nil {
+				return nil, err
+			}
+			return alikms.Sealer(k, nil), nil
+		},
+	}
+}
+
+// ossCredentials gives the OSS SDK the same credentials as KMS.
+type ossCredentials struct{ p alikms.CredentialsProvider }
+
+func (o ossCredentials) GetCredentials(ctx context.Context) (credentials.Credentials, error) {
+	c, err := o.p.Credentials(ctx)
+	if err != nil {
+		return credentials.Credentials{}, err
+	}
+	return credentials.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}, nil
+}

@@ -9,13 +9,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/csrfn/csrfn/cloud/awskms"
+	"github.com/csrfn/csrfn/cloud/s3store"
 	"github.com/csrfn/csrfn/core/config"
 	"github.com/csrfn/csrfn/core/httpapi"
 	"github.com/csrfn/csrfn/core/invoke"
+	"github.com/csrfn/csrfn/core/seal"
 )
 
 func main() {
@@ -37,7 +41,7 @@ func newAdapter(ctx context.Context, lookup func(string) (string, bool)) (*adapt
 		return nil, err
 	}
 	log := slog.New(slog.NewJSONHandler(logOutput, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	built, err := config.Build(ctx, cfg, platform(), log)
+	built, err := config.Build(ctx, cfg, platform(lookup), log)
 	if err != nil {
 		return nil, err
 	}
@@ -47,5 +51,29 @@ func newAdapter(ctx context.Context, lookup func(string) (string, bool)) (*adapt
 	}, nil
 }
 
-// platform is what Lambda adds to the neutral wiring.
-func platform() config.Platform { return config.Platform{} }
+// platform is what Lambda adds to the neutral wiring: s3:// stores and AWS
+// KMS envelope sealing, both with the function role's credentials from the
+// SDK's default chain.
+func platform(lookup func(string) (string, bool)) config.Platform {
+	return config.Platform{
+		Stores: map[string]func(context.Context, *url.URL) (config.Store, error){
+			"s3": func(ctx context.Context, u *url.URL) (config.Store, error) {
+				opts, err := s3store.OptionsFromEnv(lookup)
+				if err != nil {
+					return nil, err
+				}
+				if opts.KMSKeyID == "" { // server-side encryption under the sealing key by default
+					opts.KMSKeyID, _ = lookup(config.EnvKMSKeyID)
+				}
+				return s3store.New(ctx, u, opts)
+			},
+		},
+		KMS: func(ctx context.Context, keyID string) (seal.Sealer, error) {
+			k, err := awskms.New(ctx, keyID, awskms.Options{})
+			if err != nil {
+				return nil, err
+			}
+			return awskms.Sealer(k, nil), nil
+		},
+	}
+}
