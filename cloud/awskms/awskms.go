@@ -32,6 +32,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -42,12 +43,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/csrfn/csrfn/cloud/awsenv"
 	"github.com/csrfn/csrfn/core/seal"
 	"github.com/csrfn/csrfn/core/service"
 )
@@ -124,9 +125,9 @@ func New(ctx context.Context, keyID string, opts Options) (*KMS, error) {
 	if opts.Config != nil {
 		cfg = opts.Config.Copy()
 	} else {
-		var err error
-		if cfg, err = config.LoadDefaultConfig(ctx); err != nil {
-			return nil, fmt.Errorf("awskms: loading the AWS configuration: %w", err)
+		cfg = awsenv.Config(os.LookupEnv)
+		if opts.Endpoint == "" {
+			opts.Endpoint = awsenv.Endpoint(os.LookupEnv, "KMS")
 		}
 	}
 	region := opts.Region

@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,12 +33,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/csrfn/csrfn/cloud/awsenv"
 	"github.com/csrfn/csrfn/core/config"
 	"github.com/csrfn/csrfn/core/keystore"
 	"github.com/csrfn/csrfn/core/service"
@@ -224,14 +225,7 @@ func New(ctx context.Context, u *url.URL, opts Options) (*Store, error) {
 	if opts.AWSConfig != nil {
 		cfg = opts.AWSConfig.Copy()
 	} else {
-		var lo []func(*awsconfig.LoadOptions) error
-		if opts.Region != "" {
-			lo = append(lo, awsconfig.WithRegion(opts.Region))
-		}
-		cfg, err = awsconfig.LoadDefaultConfig(ctx, lo...)
-		if err != nil {
-			return nil, fmt.Errorf(errPrefix+"loading the AWS configuration: %w", err)
-		}
+		cfg = awsenv.Config(os.LookupEnv)
 	}
 	if opts.Region != "" {
 		cfg.Region = opts.Region
