@@ -54,6 +54,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/csrfn/csrfn/internal/toolbin"
 )
 
 const (
@@ -65,10 +67,9 @@ const (
 
 	// ToolsBinEnv names the directory where test tools live (and where a
 	// missing RIE is built).
-	ToolsBinEnv = "CSRFN_TOOLS_BIN"
+	ToolsBinEnv = toolbin.Env
 
-	rieName    = "aws-lambda-rie"
-	modulePath = "github.com/csrfn/csrfn"
+	rieName = "aws-lambda-rie"
 
 	// DefaultFunctionName is the AWS_LAMBDA_FUNCTION_NAME [Start] sets.
 	DefaultFunctionName = "csrfn-test"
@@ -89,127 +90,14 @@ const (
 // ---------------------------------------------------------------------------
 // Locating and building the emulator
 
-var riePath struct {
-	sync.Mutex
-	path string
-}
-
-// RIEPath returns the path of the aws-lambda-rie binary: $CSRFN_TOOLS_BIN/
-// aws-lambda-rie if CSRFN_TOOLS_BIN is set, otherwise <repo>/bin/aws-lambda-rie.
-// If the binary is missing it is built there with
-//
-//	go build -C <repo>/tools -o <dir>/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
-//
-// under an exclusive lock on <dir>/.aws-lambda-rie.lock, so that concurrent
-// test binaries build it once. Nothing is downloaded beyond what the go
-// command needs for tools/go.mod.
+// RIEPath returns the path of the aws-lambda-rie binary, built from
+// tools/go.mod into the tools directory when missing (see internal/toolbin).
 func RIEPath(t testing.TB) string {
 	t.Helper()
 	if !supported {
 		t.Skipf("lambdarie: the AWS Lambda Runtime Interface Emulator only runs on Linux (this is %s)", runtime.GOOS)
 	}
-	riePath.Lock()
-	defer riePath.Unlock()
-	if riePath.path != "" {
-		return riePath.path
-	}
-
-	root, rootErr := repoRoot()
-	dir := os.Getenv(ToolsBinEnv)
-	if dir == "" {
-		if rootErr != nil {
-			t.Fatalf("lambdarie: %s is not set and %v", ToolsBinEnv, rootErr)
-		}
-		dir = filepath.Join(root, "bin")
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		t.Fatalf("lambdarie: %v", err)
-	}
-	path := filepath.Join(dir, rieName)
-	if isExecutable(path) {
-		riePath.path = path
-		return path
-	}
-
-	if rootErr != nil {
-		t.Fatalf("lambdarie: %s is missing and it cannot be built: %v", path, rootErr)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("lambdarie: %v", err)
-	}
-	unlock, err := lockFile(filepath.Join(dir, "."+rieName+".lock"))
-	if err != nil {
-		t.Fatalf("lambdarie: locking %s: %v", dir, err)
-	}
-	defer unlock()
-	if isExecutable(path) { // another process built it while we waited
-		riePath.path = path
-		return path
-	}
-
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	defer os.Remove(tmp)
-	t.Logf("lambdarie: building %s into %s", RIEPackage, path)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-C", filepath.Join(root, "tools"), "-o", tmp, RIEPackage)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("lambdarie: building the RIE: %v\n%s", err, out)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatalf("lambdarie: %v", err)
-	}
-	riePath.path = path
-	return path
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
-
-// repoRoot finds the csrfn module root (the directory holding go.mod for
-// github.com/csrfn/csrfn and tools/go.mod), from the working directory and
-// then from this source file's location.
-func repoRoot() (string, error) {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		starts = append(starts, filepath.Dir(file))
-	}
-	for _, dir := range starts {
-		for {
-			if isRepoRoot(dir) {
-				return dir, nil
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	return "", fmt.Errorf("cannot find the %s module root (with tools/go.mod) above %v", modulePath, starts)
-}
-
-func isRepoRoot(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return false
-	}
-	if _, err := os.Stat(filepath.Join(dir, "tools", "go.mod")); err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == "module" && strings.Trim(f[1], `"`) == modulePath {
-			return true
-		}
-	}
-	return false
+	return toolbin.Path(t, rieName, RIEPackage)
 }
 
 // ---------------------------------------------------------------------------
@@ -273,7 +161,7 @@ func Start(t testing.TB, bootstrap string, env []string) *Emulator {
 	if err != nil {
 		t.Fatalf("lambdarie: %v", err)
 	}
-	if !isExecutable(bootstrap) {
+	if !toolbin.IsExecutable(bootstrap) {
 		t.Fatalf("lambdarie: bootstrap %s is not an executable file", bootstrap)
 	}
 

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/csrfn/csrfn/internal/toolbin"
 )
 
 // echoBootstrap is the testdata/echofn function built as a Lambda bootstrap.
@@ -417,7 +419,7 @@ func TestRIEPathUsesToolsBin(t *testing.T) {
 		t.Skip("the AWS Lambda RIE only runs on Linux")
 	}
 	p := RIEPath(t)
-	if !isExecutable(p) || filepath.Base(p) != "aws-lambda-rie" {
+	if !toolbin.IsExecutable(p) || filepath.Base(p) != "aws-lambda-rie" {
 		t.Errorf("RIEPath = %s", p)
 	}
 	if dir := os.Getenv(ToolsBinEnv); dir != "" {

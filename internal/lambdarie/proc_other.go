@@ -17,8 +17,6 @@ func signalTerm(int) error { return errors.New("lambdarie: unsupported platform"
 
 func killGroup(int) {}
 
-func lockFile(string) (func(), error) { return func() {}, nil }
-
 type proc struct{}
 
 func (proc) kill() {}
