@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +19,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/csrfn/csrfn/cloud/awskms"
+	"github.com/csrfn/csrfn/core/record"
+	"github.com/csrfn/csrfn/internal/kmsfake"
 	"github.com/csrfn/csrfn/internal/lambdarie"
 	"github.com/csrfn/csrfn/internal/testkit"
+	"github.com/csrfn/csrfn/internal/versitygw"
 )
 
 const eventsDir = "../../deploy/events/aws-lambda"
@@ -377,3 +386,117 @@ func BenchmarkColdStart(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// TestRIEWithS3AndKMS runs the whole Lambda path as deployed, under the
+// emulator: CSRFN_STORE=s3://… on versitygw (a real S3 server that checks
+// signatures) and envelope sealing under a fake of AWS KMS's JSON protocol
+// that checks SigV4, both reached with the one set of role credentials a
+// function has. Every returned CSR verifies with openssl, and its record,
+// read back from S3, unseals through KMS to the matching key.
+func TestRIEWithS3AndKMS(t *testing.T) {
+	kms := kmsfake.NewAWS(t)
+	keyARN := kms.CreateKey("alias/csrfn")
+	role := kms.NewCredentials(false)
+	s3srv := versitygw.StartWith(t, role.AccessKeyID, role.AccessKeySecret)
+	const bucket, prefix = "csrfn-keys", "prod"
+	s3srv.CreateBucket(t, bucket)
+
+	emu := lambdarie.Start(t, bootstrap(t), []string{
+		"AWS_REGION=" + kms.Region(),
+		"AWS_ACCESS_KEY_ID=" + role.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + role.AccessKeySecret,
+		"AWS_ENDPOINT_URL_KMS=" + kms.URL(),
+		"CSRFN_STORE=s3://" + bucket + "/" + prefix,
+		"CSRFN_S3_ENDPOINT=" + s3srv.Endpoint,
+		"CSRFN_KMS_KEY_ID=" + keyARN,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	opener, err := awskms.New(ctx, keyARN, awskms.Options{Endpoint: kms.URL(), Region: kms.Region(),
+		Credentials: credentials.NewStaticCredentialsProvider(role.AccessKeyID, role.AccessKeySecret, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3srv.Client(s3srv.Credentials())
+
+	for _, name := range []string{"apigw-rest-json.json", "http-api-v2-query.json", "scheduled-batch.json"} {
+		payload, err := os.ReadFile(filepath.Join(eventsDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := emu.Invoke(ctx, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.IsFunctionError {
+			t.Fatalf("%s: function error %s: %s", name, res.ErrorType, res.ErrorMessage)
+		}
+		body := res.Payload
+		var h e2eHTTP
+		if json.Unmarshal(res.Payload, &h) == nil && h.StatusCode != 0 {
+			if h.StatusCode != 200 {
+				t.Fatalf("%s: status %d: %s", name, h.StatusCode, h.Body)
+			}
+			body = []byte(h.Body)
+		}
+		issued := testkit.IssuedIn(t, body)
+		if len(issued) != len(lambdaOutcomes[name].cn) {
+			t.Fatalf("%s: %d CSRs: %s", name, len(issued), body)
+		}
+		for _, is := range issued {
+			testkit.VerifyCSR(t, is.Csr)
+			if got := testkit.PubMd5(t, is.Csr); got != is.PubMd5 {
+				t.Fatalf("PubMd5 %s, openssl computes %s", is.PubMd5, got)
+			}
+			obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(prefix + "/" + record.Name(is.PubMd5))})
+			if err != nil {
+				t.Fatalf("record of %s in S3: %v", is.PubMd5, err)
+			}
+			data, err := io.ReadAll(obj.Body)
+			obj.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := record.Unmarshal(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Csr != is.Csr || rec.SealedKey.Scheme != awskms.Scheme || rec.SealedKey.KeyID != keyARN || len(rec.SealedKey.WrappedKey) == 0 {
+				t.Fatalf("record %s: scheme %q key %q", is.PubMd5, rec.SealedKey.Scheme, rec.SealedKey.KeyID)
+			}
+			if _, err := record.OpenKey(ctx, rec, awskms.Sealer(opener, nil)); err != nil {
+				t.Fatalf("record %s does not unseal through KMS to the CSR's key: %v", is.PubMd5, err)
+			}
+		}
+	}
+	if kms.Calls("GenerateDataKey") < 4 {
+		t.Fatalf("KMS saw %d GenerateDataKey calls for 4 keys", kms.Calls("GenerateDataKey"))
+	}
+	if strings.Contains(emu.Logs(), role.AccessKeySecret) {
+		t.Fatal("the function logged the role's secret key")
+	}
+
+	// A KMS outage: a 5xx function error for a direct invoke, nothing stored.
+	kms.SetOutage(kmsfake.Unavailable)
+	before := listKeys(t, s3c, bucket)
+	res, err := emu.Invoke(ctx, []byte(`{"CommonName":"outage.example.com","KeyAlgorithm":"EC_prime256v1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsFunctionError || res.ErrorType != "Internal.Error" {
+		t.Fatalf("KMS outage: function error %v type %q: %s", res.IsFunctionError, res.ErrorType, res.Payload)
+	}
+	if after := listKeys(t, s3c, bucket); after != before {
+		t.Fatalf("KMS outage stored something: %d objects, had %d", after, before)
+	}
+}
+
+func listKeys(t *testing.T, c *s3.Client, bucket string) int {
+	t.Helper()
+	out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(out.Contents)
+}

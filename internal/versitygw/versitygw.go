@@ -64,8 +64,15 @@ func (s *Server) CreateBucket(t testing.TB, bucket string) {
 // ROOT_SECRET_KEY), never its command line.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, "CSRFN"+strings.ToUpper(randHex(6)), randHex(20))
+}
+
+// StartWith runs the server with the given root key pair, for a client
+// (such as a Lambda function) that has only one set of credentials.
+func StartWith(t testing.TB, accessKey, secretKey string) *Server {
+	t.Helper()
 	bin := toolbin.Path(t, "versitygw", Package)
-	s := &Server{AccessKey: "CSRFN" + strings.ToUpper(randHex(6)), SecretKey: randHex(20)}
+	s := &Server{AccessKey: accessKey, SecretKey: secretKey}
 	root := t.TempDir()
 	var lastOut string
 	for try := 0; try < 3; try++ {
