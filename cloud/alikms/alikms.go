@@ -372,7 +372,7 @@ func (k *KMS) Decrypt(ctx context.Context, wrapped []byte, keyID string, encCont
 	if err != nil || len(plaintext) != DataKeySize {
 		seal.Zero(plaintext)
 		return nil, &Error{Op: op, Kind: ErrBadResponse, RequestID: tea.StringValue(body.RequestId),
-			Err: fmt.Errorf("Plaintext is not a base64 %d-byte key", DataKeySize)}
+			Err: fmt.Errorf("the Plaintext field is not a base64 %d-byte key", DataKeySize)}
 	}
 	if got := tea.StringValue(body.KeyId); keyID != "" && got != keyID {
 		seal.Zero(plaintext)

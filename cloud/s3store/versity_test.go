@@ -48,8 +48,6 @@ func (v *versity) creds() aws.CredentialsProvider { return v.Credentials() }
 
 func (v *versity) client(creds aws.CredentialsProvider) *s3.Client { return v.Client(creds) }
 
-func (v *versity) createBucket(t *testing.T, bucket string) { v.CreateBucket(t, bucket) }
-
 func TestVersityConformance(t *testing.T) {
 	t.Parallel()
 	v := startVersity(t)

@@ -86,7 +86,6 @@ type e2eOutcome struct {
 	cn        []string // CommonNames of the CSRs returned, in order
 	xml       bool     // the HTTP body is XML
 	batch     []string // codes of a batch's items ("" = success)
-	code      string   // code of a single non-HTTP result
 	sqsFailed []string // messageIds reported in batchItemFailures
 	stored    int      // records stored (SQS, where no CSR comes back)
 }
