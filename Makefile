@@ -12,7 +12,7 @@ run:
 	$(GO) run ./functions/local
 
 ## test: every test, including the openssl cross-checks and the real-process server tests
-test: tools
+test: tools node_modules/.bin/s
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
@@ -45,6 +45,11 @@ lint: tools
 	$(BIN)/staticcheck ./...
 	$(GO) mod tidy -diff
 	cd tools && $(GO) mod tidy -diff
+
+## node_modules/.bin/s: the pinned Serverless Devs CLI (package.json) that checks s.yaml
+node_modules/.bin/s: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
 
 ## tools: test and lint tools, built from tools/go.mod into ./bin
 tools: $(BIN)/staticcheck $(BIN)/benchstat $(BIN)/aws-lambda-rie $(BIN)/versitygw
