@@ -132,12 +132,24 @@ func fuzzJSONModel(body []byte) (params.Set, bool) {
 			return nil, false
 		}
 		key := kt.(string)
+		var rawMember json.RawMessage
+		if err := dec.Decode(&rawMember); err != nil {
+			return nil, false
+		}
 		var v any
-		if err := dec.Decode(&v); err != nil {
+		md := json.NewDecoder(bytes.NewReader(rawMember))
+		md.UseNumber()
+		if err := md.Decode(&v); err != nil {
 			return nil, false
 		}
 		if !fuzzTyped[key] {
 			continue
+		}
+		// An escaped lone surrogate would decode to a U+FFFD the text
+		// never spelt: refused rather than silently changed.
+		if enc, _ := json.Marshal(v); bytes.ContainsRune(enc, utf8.RuneError) &&
+			!bytes.ContainsRune(rawMember, utf8.RuneError) && !bytes.Contains(bytes.ToLower(rawMember), []byte(`\ufffd`)) {
+			return nil, false
 		}
 		var s string
 		switch v := v.(type) {

@@ -135,7 +135,7 @@ func jsonValue(key string, raw json.RawMessage) (val string, present bool, err e
 		return "", false, nil
 	case raw[0] == '"':
 		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
+		if err := json.Unmarshal(raw, &v); err != nil || loneSurrogate(raw, v) {
 			return "", false, errorf("The value of parameter %q is not a valid JSON string.", key)
 		}
 		return v, true, nil
@@ -155,12 +155,26 @@ func jsonValue(key string, raw json.RawMessage) (val string, present bool, err e
 			}
 			items[i] = *it
 		}
-		return strings.Join(items, ","), true, nil
+		joined := strings.Join(items, ",")
+		if loneSurrogate(raw, joined) {
+			return "", false, errorf("The parameter %q must be a string or an array of strings.", key)
+		}
+		return joined, true, nil
 	case listParams[key]:
 		return "", false, errorf("The parameter %q must be a string or an array of strings.", key)
 	default:
 		return "", false, errorf("The parameter %q must be a JSON string.", key)
 	}
+}
+
+// loneSurrogate reports whether decoding raw produced a U+FFFD that raw
+// did not spell: encoding/json quietly replaces an escaped lone surrogate
+// ("\ud800") with it, which would change the caller's text without a word.
+func loneSurrogate(raw []byte, decoded string) bool {
+	if !strings.ContainsRune(decoded, utf8.RuneError) {
+		return false
+	}
+	return !bytes.ContainsRune(raw, utf8.RuneError) && !bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))
 }
 
 // Merge adds the parameters of b to a, refusing a name given in both with
