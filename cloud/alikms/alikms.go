@@ -58,27 +58,26 @@ package alikms
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	kmsclient "github.com/alibabacloud-go/kms-20160120/v3/client"
 	"github.com/alibabacloud-go/tea/tea"
 
+	"github.com/csrfn/csrfn/cloud/internal/kmsbase"
+	"github.com/csrfn/csrfn/cloud/internal/kmserr"
 	"github.com/csrfn/csrfn/core/seal"
 	"github.com/csrfn/csrfn/core/service"
 )
@@ -88,7 +87,7 @@ import (
 const Scheme = "alibaba-kms-envelope"
 
 // DataKeySize is the size of the data keys requested (KeySpec AES_256).
-const DataKeySize = 32
+const DataKeySize = kmsbase.DataKeySize
 
 // Environment variables of EnvCredentials and of the default region.
 const (
@@ -101,13 +100,16 @@ const (
 
 // Defaults of Options.
 const (
-	DefaultMaxAttempts    = 3
-	DefaultBaseDelay      = 100 * time.Millisecond
-	DefaultMaxBackoff     = 1 * time.Second
-	DefaultAttemptTimeout = 5 * time.Second
-	DefaultTimeout        = 10 * time.Second
-	defaultDialTimeout    = 3 * time.Second
+	DefaultMaxAttempts    = kmsbase.DefaultMaxAttempts
+	DefaultBaseDelay      = kmsbase.DefaultBaseDelay
+	DefaultMaxBackoff     = kmsbase.DefaultMaxBackoff
+	DefaultAttemptTimeout = kmsbase.DefaultAttemptTimeout
+	DefaultTimeout        = kmsbase.DefaultTimeout
 )
+
+const errPrefix = "alikms: "
+
+var adapter = &kmserr.Adapter{Name: "alikms", Answer: true}
 
 // PublicEndpoint is the shared gateway's public endpoint of a region.
 func PublicEndpoint(regionID string) string { return "kms." + regionID + ".aliyuncs.com" }
@@ -214,10 +216,7 @@ type KMS struct {
 	host     string
 	creds    CredentialsProvider
 	http     *http.Client
-
-	attempts              int
-	baseDelay, maxBackoff time.Duration
-	timeout               time.Duration
+	policy   kmsbase.Policy
 }
 
 var _ seal.DataKeys = (*KMS)(nil)
@@ -225,12 +224,9 @@ var _ seal.DataKeys = (*KMS)(nil)
 // New returns the KMS key keyID (a key id or an alias, "alias/…"). It
 // makes no request.
 func New(ctx context.Context, keyID string, opts Options) (*KMS, error) {
-	keyID = strings.TrimSpace(keyID)
-	if keyID == "" {
-		return nil, errors.New("alikms: empty KMS key id")
-	}
-	if strings.ContainsAny(keyID, " \t\r\n") || len(keyID) > 1024 {
-		return nil, fmt.Errorf("alikms: %q is not a KMS key id or alias", keyID)
+	keyID, err := kmsbase.KeyID(keyID, errPrefix, 1024, "a KMS key id or alias")
+	if err != nil {
+		return nil, err
 	}
 	region := strings.TrimSpace(opts.RegionID)
 	if region == "" {
@@ -261,28 +257,25 @@ func New(ctx context.Context, keyID string, opts Options) (*KMS, error) {
 	if creds == nil {
 		creds = ContextCredentials(EnvCredentials())
 	}
-	attemptTimeout := orDefault(opts.AttemptTimeout, DefaultAttemptTimeout)
-	dialTimeout := min(defaultDialTimeout, attemptTimeout)
+	policy := kmsbase.Policy{MaxAttempts: opts.MaxAttempts, BaseDelay: opts.BaseDelay, MaxBackoff: opts.MaxBackoff,
+		AttemptTimeout: opts.AttemptTimeout, Timeout: opts.Timeout}.WithDefaults()
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   dialTimeout,
-		ResponseHeaderTimeout: attemptTimeout,
+		DialContext:           (&net.Dialer{Timeout: policy.DialTimeout(), KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   policy.DialTimeout(),
+		ResponseHeaderTimeout: policy.AttemptTimeout,
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}
 	return &KMS{
-		keyID:      keyID,
-		regionID:   region,
-		protocol:   protocol,
-		host:       host,
-		creds:      creds,
-		http:       &http.Client{Transport: transport, Timeout: attemptTimeout},
-		attempts:   orDefault(opts.MaxAttempts, DefaultMaxAttempts),
-		baseDelay:  orDefault(opts.BaseDelay, DefaultBaseDelay),
-		maxBackoff: orDefault(opts.MaxBackoff, DefaultMaxBackoff),
-		timeout:    orDefault(opts.Timeout, DefaultTimeout),
+		keyID:    keyID,
+		regionID: region,
+		protocol: protocol,
+		host:     host,
+		creds:    creds,
+		http:     &http.Client{Transport: transport, Timeout: policy.AttemptTimeout},
+		policy:   policy,
 	}, nil
 }
 
@@ -294,12 +287,7 @@ func (k *KMS) Endpoint() string { return k.host }
 
 // Sealer returns the envelope sealer (and opener) for k. random supplies
 // the AES-GCM nonces; nil means crypto/rand.
-func Sealer(k *KMS, random io.Reader) *seal.Envelope {
-	if random == nil {
-		random = rand.Reader
-	}
-	return &seal.Envelope{Scheme: Scheme, KMS: k, Random: random}
-}
+func Sealer(k *KMS, random io.Reader) *seal.Envelope { return kmsbase.Sealer(Scheme, k, random) }
 
 // GenerateDataKey asks KMS for a fresh AES-256 data key under k, bound to
 // encContext. keyID is the id of the KMS key KMS used (an alias resolved).
@@ -313,19 +301,16 @@ func (k *KMS) GenerateDataKey(ctx context.Context, encContext map[string]string)
 	var body *kmsclient.GenerateDataKeyResponseBody
 	err = k.do(ctx, op, func(c *kmsclient.Client) error {
 		resp, err := c.GenerateDataKey(req)
-		if err == nil {
-			if resp == nil || resp.Body == nil {
-				return errNoBody
-			}
+		if err == nil && resp != nil {
 			body = resp.Body
 		}
-		return err
+		return answered(body != nil, err)
 	})
 	if err != nil {
 		return nil, nil, "", err
 	}
 	bad := func(format string, args ...any) error {
-		return &Error{Op: op, Kind: ErrBadResponse, RequestID: tea.StringValue(body.RequestId), Err: fmt.Errorf(format, args...)}
+		return &Error{Adapter: adapter, Op: op, Kind: ErrBadResponse, RequestID: tea.StringValue(body.RequestId), Err: fmt.Errorf(format, args...)}
 	}
 	plaintext, err = base64.StdEncoding.DecodeString(tea.StringValue(body.Plaintext))
 	if err != nil || len(plaintext) != DataKeySize {
@@ -357,13 +342,10 @@ func (k *KMS) Decrypt(ctx context.Context, wrapped []byte, keyID string, encCont
 	var body *kmsclient.DecryptResponseBody
 	err := k.do(ctx, op, func(c *kmsclient.Client) error {
 		resp, err := c.Decrypt(req)
-		if err == nil {
-			if resp == nil || resp.Body == nil {
-				return errNoBody
-			}
+		if err == nil && resp != nil {
 			body = resp.Body
 		}
-		return err
+		return answered(body != nil, err)
 	})
 	if err != nil {
 		return nil, err
@@ -371,18 +353,27 @@ func (k *KMS) Decrypt(ctx context.Context, wrapped []byte, keyID string, encCont
 	plaintext, err := base64.StdEncoding.DecodeString(tea.StringValue(body.Plaintext))
 	if err != nil || len(plaintext) != DataKeySize {
 		seal.Zero(plaintext)
-		return nil, &Error{Op: op, Kind: ErrBadResponse, RequestID: tea.StringValue(body.RequestId),
+		return nil, &Error{Adapter: adapter, Op: op, Kind: ErrBadResponse, RequestID: tea.StringValue(body.RequestId),
 			Err: fmt.Errorf("the Plaintext field is not a base64 %d-byte key", DataKeySize)}
 	}
 	if got := tea.StringValue(body.KeyId); keyID != "" && got != keyID {
 		seal.Zero(plaintext)
-		return nil, &Error{Op: op, Kind: ErrIncorrectKey, RequestID: tea.StringValue(body.RequestId),
+		return nil, &Error{Adapter: adapter, Op: op, Kind: ErrIncorrectKey, RequestID: tea.StringValue(body.RequestId),
 			Err: fmt.Errorf("unwrapped by key %s, the record names %s", got, keyID)}
 	}
 	return plaintext, nil
 }
 
 var errNoBody = errors.New("answer without a body")
+
+// answered is the error of an SDK call that returned err, and a body when
+// hasBody: a success without a body is errNoBody.
+func answered(hasBody bool, err error) error {
+	if err == nil && !hasBody {
+		return errNoBody
+	}
+	return err
+}
 
 func sdkContext(ec map[string]string) map[string]interface{} {
 	if len(ec) == 0 {
@@ -398,7 +389,7 @@ func sdkContext(ec map[string]string) map[string]interface{} {
 // do runs call with a client signed by fresh credentials, retrying
 // outages with backoff within the operation's time limit.
 func (k *KMS) do(ctx context.Context, op string, call func(*kmsclient.Client) error) error {
-	octx, cancel := context.WithTimeout(ctx, k.timeout)
+	octx, cancel := context.WithTimeout(ctx, k.policy.Timeout)
 	defer cancel()
 	var last *Error
 	for attempt := 1; ; attempt++ {
@@ -406,10 +397,10 @@ func (k *KMS) do(ctx context.Context, op string, call func(*kmsclient.Client) er
 		if last == nil {
 			return nil
 		}
-		if last.Kind != service.ErrUnavailable || attempt >= k.attempts || octx.Err() != nil {
+		if last.Kind != service.ErrUnavailable || attempt >= k.policy.MaxAttempts || octx.Err() != nil {
 			return last
 		}
-		if !sleep(octx, k.backoff(attempt)) {
+		if !sleep(octx, k.policy.Backoff(attempt)) {
 			if errors.Is(ctx.Err(), context.Canceled) {
 				last.Kind = context.Canceled
 			}
@@ -424,7 +415,7 @@ func (k *KMS) attempt(parent, octx context.Context, op string, call func(*kmscli
 		err = errors.New("empty AccessKey")
 	}
 	if err != nil {
-		return &Error{Op: op, Kind: ErrCredentials, Err: err}
+		return &Error{Adapter: adapter, Op: op, Kind: ErrCredentials, Err: err}
 	}
 	hc := &ctxClient{ctx: octx, client: k.http}
 	cfg := &openapi.Config{
@@ -441,7 +432,7 @@ func (k *KMS) attempt(parent, octx context.Context, op string, call func(*kmscli
 	}
 	client, err := kmsclient.NewClient(cfg)
 	if err != nil {
-		return &Error{Op: op, Kind: ErrCredentials, Err: err}
+		return &Error{Adapter: adapter, Op: op, Kind: ErrCredentials, Err: err}
 	}
 	if err := call(client); err != nil {
 		return classify(op, parent, hc, err)
@@ -469,42 +460,24 @@ func (c *ctxClient) Call(req *http.Request, _ *http.Transport) (*http.Response, 
 	return resp, err
 }
 
-// Kinds of failure (Error.Kind), for errors.Is. An outage is
-// service.ErrUnavailable.
+// Kinds of failure (Error.Kind), for errors.Is: kmserr's, which awskms
+// shares. An outage is service.ErrUnavailable.
 var (
-	ErrInvalidCiphertext = errors.New("alikms: the wrapped data key does not authenticate (tampered, or another EncryptionContext)")
-	ErrIncorrectKey      = errors.New("alikms: the wrapped data key belongs to another KMS key")
-	ErrAccessDenied      = errors.New("alikms: access denied")
-	ErrKeyState          = errors.New("alikms: the KMS key is disabled or pending deletion")
-	ErrKeyNotFound       = errors.New("alikms: the KMS key does not exist")
-	ErrCredentials       = errors.New("alikms: no Alibaba Cloud credentials")
-	ErrRejected          = errors.New("alikms: KMS rejected the request")
-	ErrBadResponse       = errors.New("alikms: unexpected answer from KMS")
+	ErrInvalidCiphertext = kmserr.ErrInvalidCiphertext
+	ErrIncorrectKey      = kmserr.ErrIncorrectKey
+	ErrAccessDenied      = kmserr.ErrAccessDenied
+	ErrKeyState          = kmserr.ErrKeyState
+	ErrKeyNotFound       = kmserr.ErrKeyNotFound
+	ErrCredentials       = kmserr.ErrCredentials
+	ErrRejected          = kmserr.ErrRejected
+	ErrBadResponse       = kmserr.ErrBadResponse
 )
 
-// Error is a failed KMS operation. It never holds key material.
-type Error struct {
-	Op        string // "GenerateDataKey" or "Decrypt"
-	Kind      error  // a sentinel above, service.ErrUnavailable or context.Canceled
-	Code      string // the KMS error code, e.g. "Forbidden.KeyNotFound"; "" without an answer
-	Status    int    // the HTTP status; 0 without an answer
-	RequestID string // KMS's RequestId, when there was an answer
-	Err       error  // the SDK's error
-}
-
-func (e *Error) Error() string {
-	msg := "alikms: " + e.Op + ": " + strings.TrimPrefix(e.Kind.Error(), "alikms: ")
-	if e.Code != "" || e.Status != 0 {
-		msg += fmt.Sprintf(" (HTTP %d %s, RequestId %s)", e.Status, e.Code, e.RequestID)
-	}
-	if e.Err != nil {
-		msg += ": " + strings.Join(strings.Fields(e.Err.Error()), " ")
-	}
-	return msg
-}
-
-// Unwrap exposes Kind and the SDK's error to errors.Is and errors.As.
-func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+// Error is a failed KMS operation (kmserr's). It never holds key material.
+// Its message adds the answer's HTTP status, code and RequestId, which the
+// SDK's error does not say on one line, or at all for an answer that is
+// not JSON.
+type Error = kmserr.Error
 
 var (
 	notFoundCodes = map[string]bool{
@@ -526,7 +499,7 @@ var (
 // context (the operation's own deadline is an outage, the caller's
 // cancellation is not).
 func classify(op string, parent context.Context, hc *ctxClient, err error) *Error {
-	e := &Error{Op: op, Err: err, Status: int(hc.status.Load())}
+	e := &Error{Adapter: adapter, Op: op, Err: err, Status: int(hc.status.Load())}
 	e.RequestID, _ = hc.requestID.Load().(string)
 	var sdk *tea.SDKError
 	if errors.As(err, &sdk) {
@@ -539,30 +512,29 @@ func classify(op string, parent context.Context, hc *ctxClient, err error) *Erro
 		}
 	}
 	code := e.Code
+	e.Kind = kmserr.KindOf(parent,
+		e.Status >= 500 || strings.HasPrefix(code, "Throttling") || code == "Rejected.Throttling" ||
+			code == "ServiceUnavailableTemporary" || code == "InternalFailure",
+		kindOfCode(op, code), e.Status >= 400 || code != "", unreachable(err))
+	return e
+}
+
+// kindOfCode is the kind of failure an Alibaba Cloud KMS error code says
+// of operation op; nil for any other code.
+func kindOfCode(op, code string) error {
 	switch {
-	case errors.Is(parent.Err(), context.Canceled):
-		e.Kind = context.Canceled
-	case e.Status >= 500 || strings.HasPrefix(code, "Throttling") || code == "Rejected.Throttling" ||
-		code == "ServiceUnavailableTemporary" || code == "InternalFailure":
-		e.Kind = service.ErrUnavailable
 	case notFoundCodes[code]:
-		e.Kind = ErrKeyNotFound
+		return ErrKeyNotFound
 	case keyStateCodes[code]:
-		e.Kind = ErrKeyState
+		return ErrKeyState
 	case op == "Decrypt" && (strings.HasPrefix(code, "InvalidParameter") || strings.Contains(code, "Ciphertext")):
-		e.Kind = ErrInvalidCiphertext
+		return ErrInvalidCiphertext
 	case strings.HasPrefix(code, "Forbidden") || strings.HasPrefix(code, "InvalidAccessKeyId") ||
 		strings.HasPrefix(code, "InvalidSecurityToken") || strings.HasPrefix(code, "Signature") ||
 		code == "IncompleteSignature" || strings.HasPrefix(code, "InvalidTimeStamp") || code == "InvalidCredentials":
-		e.Kind = ErrAccessDenied
-	case e.Status >= 400 || code != "":
-		e.Kind = ErrRejected
-	case unreachable(err):
-		e.Kind = service.ErrUnavailable
-	default:
-		e.Kind = ErrBadResponse
+		return ErrAccessDenied
 	}
-	return e
+	return nil
 }
 
 // requestIDOf digs KMS's RequestId out of the error body the SDK keeps.
@@ -574,28 +546,10 @@ func requestIDOf(e *tea.SDKError) string {
 	return ""
 }
 
-// unreachable reports errors of getting no (complete) answer.
+// unreachable reports errors of getting no (complete) answer, an empty
+// one (io.EOF) included.
 func unreachable(err error) bool {
-	var netErr net.Error
-	return errors.As(err, &netErr) ||
-		errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET)
-}
-
-// backoff is exponential with full jitter.
-func (k *KMS) backoff(attempt int) time.Duration {
-	ceil := k.baseDelay << min(max(attempt-1, 0), 16)
-	if ceil <= 0 || ceil > k.maxBackoff {
-		ceil = k.maxBackoff
-	}
-	n, err := rand.Int(rand.Reader, big.NewInt(int64(ceil)+1))
-	if err != nil {
-		return ceil
-	}
-	return time.Duration(n.Int64())
+	return errors.Is(err, io.EOF) || kmserr.Unreachable(err)
 }
 
 // sleep waits d unless ctx ends first; it reports whether it waited.
@@ -608,12 +562,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }

@@ -25,16 +25,12 @@ package awskms
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,8 +45,9 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/csrfn/csrfn/cloud/awsenv"
+	"github.com/csrfn/csrfn/cloud/internal/kmsbase"
+	"github.com/csrfn/csrfn/cloud/internal/kmserr"
 	"github.com/csrfn/csrfn/core/seal"
-	"github.com/csrfn/csrfn/core/service"
 )
 
 // Scheme is the seal.SealedKey scheme of keys sealed under AWS KMS data
@@ -58,17 +55,20 @@ import (
 const Scheme = "aws-kms-envelope"
 
 // DataKeySize is the size of the data keys requested (KeySpec AES_256).
-const DataKeySize = 32
+const DataKeySize = kmsbase.DataKeySize
 
 // Defaults of Options.
 const (
-	DefaultMaxAttempts    = 3
-	DefaultBaseDelay      = 100 * time.Millisecond
-	DefaultMaxBackoff     = 1 * time.Second
-	DefaultAttemptTimeout = 5 * time.Second
-	DefaultTimeout        = 10 * time.Second
-	defaultDialTimeout    = 3 * time.Second
+	DefaultMaxAttempts    = kmsbase.DefaultMaxAttempts
+	DefaultBaseDelay      = kmsbase.DefaultBaseDelay
+	DefaultMaxBackoff     = kmsbase.DefaultMaxBackoff
+	DefaultAttemptTimeout = kmsbase.DefaultAttemptTimeout
+	DefaultTimeout        = kmsbase.DefaultTimeout
 )
+
+const errPrefix = "awskms: "
+
+var adapter = &kmserr.Adapter{Name: "awskms"}
 
 // Options adjust New. The zero value is the production setting on Lambda:
 // configuration, region and credentials from the environment
@@ -114,12 +114,9 @@ var _ seal.DataKeys = (*KMS)(nil)
 // New returns the KMS key keyID: a key id, key ARN, alias name
 // ("alias/…") or alias ARN. It makes no request.
 func New(ctx context.Context, keyID string, opts Options) (*KMS, error) {
-	keyID = strings.TrimSpace(keyID)
-	if keyID == "" {
-		return nil, errors.New("awskms: empty KMS key id")
-	}
-	if strings.ContainsAny(keyID, " \t\r\n") || len(keyID) > 2048 {
-		return nil, fmt.Errorf("awskms: %q is not a KMS key id, key ARN or alias", keyID)
+	keyID, err := kmsbase.KeyID(keyID, errPrefix, 2048, "a KMS key id, key ARN or alias")
+	if err != nil {
+		return nil, err
 	}
 	var cfg aws.Config
 	if opts.Config != nil {
@@ -143,31 +140,29 @@ func New(ctx context.Context, keyID string, opts Options) (*KMS, error) {
 		return nil, errors.New("awskms: no AWS region: set AWS_REGION or give the key as an ARN")
 	}
 
-	attempts := orDefault(opts.MaxAttempts, DefaultMaxAttempts)
-	base := orDefault(opts.BaseDelay, DefaultBaseDelay)
-	maxBackoff := orDefault(opts.MaxBackoff, DefaultMaxBackoff)
-	attemptTimeout := orDefault(opts.AttemptTimeout, DefaultAttemptTimeout)
+	policy := kmsbase.Policy{MaxAttempts: opts.MaxAttempts, BaseDelay: opts.BaseDelay, MaxBackoff: opts.MaxBackoff,
+		AttemptTimeout: opts.AttemptTimeout, Timeout: opts.Timeout}.WithDefaults()
 	retryer := retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = attempts
-		o.MaxBackoff = maxBackoff
-		o.Backoff = fullJitter{base: base, max: maxBackoff}
+		o.MaxAttempts = policy.MaxAttempts
+		o.MaxBackoff = policy.MaxBackoff
+		o.Backoff = fullJitter{policy}
 		// No cross-request retry quota: each operation is bounded by
 		// MaxAttempts and Timeout, and an outage must not make later
 		// operations fail without even trying.
 		o.RateLimiter = ratelimit.None
 	})
 	httpClient := awshttp.NewBuildableClient().
-		WithTimeout(attemptTimeout).
-		WithDialerOptions(func(d *net.Dialer) { d.Timeout = min(defaultDialTimeout, attemptTimeout) }).
+		WithTimeout(policy.AttemptTimeout).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = policy.DialTimeout() }).
 		WithTransportOptions(func(t *http.Transport) {
-			t.TLSHandshakeTimeout = min(defaultDialTimeout, attemptTimeout)
-			t.ResponseHeaderTimeout = attemptTimeout
+			t.TLSHandshakeTimeout = policy.DialTimeout()
+			t.ResponseHeaderTimeout = policy.AttemptTimeout
 		})
 
 	client := kms.NewFromConfig(cfg, func(o *kms.Options) {
 		o.Region = region
 		o.Retryer = retryer
-		o.RetryMaxAttempts = attempts
+		o.RetryMaxAttempts = policy.MaxAttempts
 		o.HTTPClient = httpClient
 		o.ClientLogMode = 0 // never log requests or responses
 		if opts.Endpoint != "" {
@@ -177,7 +172,7 @@ func New(ctx context.Context, keyID string, opts Options) (*KMS, error) {
 			o.Credentials = opts.Credentials
 		}
 	})
-	return &KMS{client: client, keyID: keyID, timeout: orDefault(opts.Timeout, DefaultTimeout)}, nil
+	return &KMS{client: client, keyID: keyID, timeout: policy.Timeout}, nil
 }
 
 // KeyID is the key id New was given.
@@ -185,12 +180,7 @@ func (k *KMS) KeyID() string { return k.keyID }
 
 // Sealer returns the envelope sealer (and opener) for k. random supplies
 // the AES-GCM nonces; nil means crypto/rand.
-func Sealer(k *KMS, random io.Reader) *seal.Envelope {
-	if random == nil {
-		random = rand.Reader
-	}
-	return &seal.Envelope{Scheme: Scheme, KMS: k, Random: random}
-}
+func Sealer(k *KMS, random io.Reader) *seal.Envelope { return kmsbase.Sealer(Scheme, k, random) }
 
 // GenerateDataKey asks KMS for a fresh AES-256 data key under k, bound to
 // encContext. keyID is the ARN of the KMS key KMS used.
@@ -208,7 +198,7 @@ func (k *KMS) GenerateDataKey(ctx context.Context, encContext map[string]string)
 	}
 	if len(out.Plaintext) != DataKeySize || len(out.CiphertextBlob) == 0 || aws.ToString(out.KeyId) == "" {
 		seal.Zero(out.Plaintext)
-		return nil, nil, "", &Error{Op: op, Kind: ErrBadResponse, Err: fmt.Errorf("data key of %d bytes, wrapped key of %d bytes, key id %q",
+		return nil, nil, "", &Error{Adapter: adapter, Op: op, Kind: ErrBadResponse, Err: fmt.Errorf("data key of %d bytes, wrapped key of %d bytes, key id %q",
 			len(out.Plaintext), len(out.CiphertextBlob), aws.ToString(out.KeyId))}
 	}
 	return out.Plaintext, out.CiphertextBlob, aws.ToString(out.KeyId), nil
@@ -231,44 +221,28 @@ func (k *KMS) Decrypt(ctx context.Context, wrapped []byte, keyID string, encCont
 	}
 	if len(out.Plaintext) != DataKeySize {
 		seal.Zero(out.Plaintext)
-		return nil, &Error{Op: op, Kind: ErrBadResponse, Err: fmt.Errorf("data key of %d bytes", len(out.Plaintext))}
+		return nil, &Error{Adapter: adapter, Op: op, Kind: ErrBadResponse, Err: fmt.Errorf("data key of %d bytes", len(out.Plaintext))}
 	}
 	return out.Plaintext, nil
 }
 
-// Kinds of failure (Error.Kind), for errors.Is. An outage is
-// service.ErrUnavailable.
+// Kinds of failure (Error.Kind), for errors.Is: kmserr's, which alikms
+// shares. An outage is service.ErrUnavailable.
 var (
-	ErrInvalidCiphertext = errors.New("awskms: the wrapped data key does not authenticate (tampered, or another encryption context)")
-	ErrIncorrectKey      = errors.New("awskms: the wrapped data key belongs to another KMS key")
-	ErrAccessDenied      = errors.New("awskms: access denied")
-	ErrKeyState          = errors.New("awskms: the KMS key is disabled or pending deletion")
-	ErrKeyNotFound       = errors.New("awskms: the KMS key does not exist")
-	ErrCredentials       = errors.New("awskms: no AWS credentials")
-	ErrRejected          = errors.New("awskms: KMS rejected the request")
-	ErrBadResponse       = errors.New("awskms: unexpected answer from KMS")
+	ErrInvalidCiphertext = kmserr.ErrInvalidCiphertext
+	ErrIncorrectKey      = kmserr.ErrIncorrectKey
+	ErrAccessDenied      = kmserr.ErrAccessDenied
+	ErrKeyState          = kmserr.ErrKeyState
+	ErrKeyNotFound       = kmserr.ErrKeyNotFound
+	ErrCredentials       = kmserr.ErrCredentials
+	ErrRejected          = kmserr.ErrRejected
+	ErrBadResponse       = kmserr.ErrBadResponse
 )
 
-// Error is a failed KMS operation. It never holds key material.
-type Error struct {
-	Op        string // "GenerateDataKey" or "Decrypt"
-	Kind      error  // a sentinel above, service.ErrUnavailable or context.Canceled
-	Code      string // the KMS error code, e.g. "InvalidCiphertextException"; "" without an answer
-	Status    int    // the HTTP status; 0 without an answer
-	RequestID string // KMS's request id, when there was an answer
-	Err       error  // the SDK's error
-}
-
-func (e *Error) Error() string {
-	msg := "awskms: " + e.Op + ": " + strings.TrimPrefix(e.Kind.Error(), "awskms: ")
-	if e.Err != nil {
-		msg += ": " + e.Err.Error()
-	}
-	return msg
-}
-
-// Unwrap exposes Kind and the SDK's error to errors.Is and errors.As.
-func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+// Error is a failed KMS operation (kmserr's). It never holds key material.
+// Its message is the SDK's error after the kind; the SDK's errors carry
+// the operation, status, error code and request id.
+type Error = kmserr.Error
 
 var (
 	authCodes = map[string]bool{
@@ -287,7 +261,7 @@ var (
 // context (the operation's own deadline is an outage, the caller's
 // cancellation is not).
 func classify(op string, parent context.Context, err error) *Error {
-	e := &Error{Op: op, Err: err}
+	e := &Error{Adapter: adapter, Op: op, Err: err}
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		e.Status = re.HTTPStatusCode()
@@ -297,69 +271,46 @@ func classify(op string, parent context.Context, err error) *Error {
 	if errors.As(err, &api) {
 		e.Code = api.ErrorCode()
 	}
-	var signing *v4.SigningError
-	switch {
-	case errors.Is(parent.Err(), context.Canceled):
-		e.Kind = context.Canceled
-	case e.Status >= 500 || throttles.IsErrorThrottle(err) == aws.TrueTernary:
-		e.Kind = service.ErrUnavailable
-	case e.Code == "InvalidCiphertextException":
-		e.Kind = ErrInvalidCiphertext
-	case e.Code == "IncorrectKeyException":
-		e.Kind = ErrIncorrectKey
-	case authCodes[e.Code]:
-		e.Kind = ErrAccessDenied
-	case e.Code == "KMSInvalidStateException" || e.Code == "DisabledException":
-		e.Kind = ErrKeyState
-	case e.Code == "NotFoundException":
-		e.Kind = ErrKeyNotFound
-	case errors.As(err, &signing):
-		e.Kind = ErrCredentials
-	case e.Status >= 400:
-		e.Kind = ErrRejected
-	case unreachable(err):
-		e.Kind = service.ErrUnavailable
-	default:
-		e.Kind = ErrBadResponse
-	}
+	e.Kind = kmserr.KindOf(parent,
+		e.Status >= 500 || throttles.IsErrorThrottle(err) == aws.TrueTernary,
+		kindOfCode(e.Code, err), e.Status >= 400, unreachable(err))
 	return e
 }
 
+// kindOfCode is the kind of failure an AWS KMS error code says, or a
+// signing error (no credentials to sign with); nil for anything else.
+func kindOfCode(code string, err error) error {
+	var signing *v4.SigningError
+	switch {
+	case code == "InvalidCiphertextException":
+		return ErrInvalidCiphertext
+	case code == "IncorrectKeyException":
+		return ErrIncorrectKey
+	case authCodes[code]:
+		return ErrAccessDenied
+	case code == "KMSInvalidStateException" || code == "DisabledException":
+		return ErrKeyState
+	case code == "NotFoundException":
+		return ErrKeyNotFound
+	case errors.As(err, &signing):
+		return ErrCredentials
+	}
+	return nil
+}
+
 // unreachable reports errors of getting no (complete) answer: connection
-// failures, timeouts, truncated responses.
+// failures, timeouts, truncated responses, and the SDK's failure to send.
 func unreachable(err error) bool {
 	var send *smithyhttp.RequestSendError
-	var netErr net.Error
-	return errors.As(err, &send) ||
-		errors.As(err, &netErr) ||
-		errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET)
+	return errors.As(err, &send) || kmserr.Unreachable(err)
 }
 
-// fullJitter is exponential backoff with full jitter, the same for
-// throttling and other retryable errors (the SDK's default waits at least
-// a second after throttling, which an operation timeout of a few seconds
-// cannot afford twice).
-type fullJitter struct{ base, max time.Duration }
+// fullJitter is the SDK's backoff: kmsbase's, exponential with full
+// jitter and the same for throttling and other retryable errors (the SDK's
+// default waits at least a second after throttling, which an operation
+// timeout of a few seconds cannot afford twice).
+type fullJitter struct{ policy kmsbase.Policy }
 
 func (j fullJitter) BackoffDelay(attempt int, _ error) (time.Duration, error) {
-	ceil := j.base << min(max(attempt-1, 0), 16)
-	if ceil <= 0 || ceil > j.max {
-		ceil = j.max
-	}
-	n, err := rand.Int(rand.Reader, big.NewInt(int64(ceil)+1))
-	if err != nil {
-		return ceil, nil
-	}
-	return time.Duration(n.Int64()), nil
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
+	return j.policy.Backoff(attempt), nil
 }

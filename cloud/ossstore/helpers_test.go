@@ -3,19 +3,18 @@ package ossstore
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
-	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/csrfn/csrfn/cloud/internal/objstore"
+	"github.com/csrfn/csrfn/cloud/internal/objstore/objstoretest"
+	"github.com/csrfn/csrfn/core/keystore/storetest"
 )
 
 // The OSS test server is gofakes3, an in-memory S3 server, which the OSS
@@ -76,33 +75,30 @@ func ossError(w http.ResponseWriter, status int, code, ec, msg string) {
 <Error><Code>%s</Code><Message>%s</Message><RequestId>FAKE0000000000000000</RequestId><HostId>127.0.0.1</HostId><EC>%s</EC></Error>`, code, msg, ec)
 }
 
-const testBucket = "csrfn-test"
+const testBucket = objstoretest.Bucket
+
+// fake is OSS as gofakes3 behind ossShim serves it, for objstoretest.
+var fake = objstoretest.Backend{
+	Shim:   func(h http.Handler) http.Handler { return ossShim{h} },
+	Answer: ossAnswer,
+	Open: func(t *testing.T, endpoint string, p objstore.Policy) storetest.Store {
+		return open(t, endpoint, freshURL(testBucket), Options{MaxAttempts: p.MaxAttempts, MaxBackoff: p.MaxBackoff,
+			AttemptTimeout: p.AttemptTimeout, CallTimeout: p.CallTimeout})
+	},
+	Exists: "409 FileAlreadyExists",
+}
 
 // fakeOSS starts gofakes3 behind the OSS shim (and wrap, outermost) on
 // 127.0.0.1, with testBucket created; it stops when the test ends.
 func fakeOSS(t *testing.T, wrap func(http.Handler) http.Handler) (endpoint string, backend *s3mem.Backend) {
 	t.Helper()
-	backend = s3mem.New()
-	if err := backend.CreateBucket(testBucket); err != nil {
-		t.Fatal(err)
-	}
-	var h http.Handler = ossShim{gofakes3.New(backend).Server()}
-	if wrap != nil {
-		h = wrap(h)
-	}
-	srv := httptest.NewServer(h) // 127.0.0.1 only
-	t.Cleanup(srv.Close)
-	return srv.URL, backend
+	return fake.Serve(t, wrap)
 }
 
 // fakeCreds are dummy credentials: the test server checks none.
 var fakeCreds = credentials.NewStaticCredentialsProvider("LTAICSRFNTEST", "not-a-secret")
 
-var prefixSeq atomic.Int64
-
-func freshURL(bucket string) *url.URL {
-	return &url.URL{Scheme: "oss", Host: bucket, Path: fmt.Sprintf("/t%d/keys", prefixSeq.Add(1))}
-}
+func freshURL(bucket string) *url.URL { return objstoretest.FreshURL(scheme, bucket) }
 
 // open opens a store on endpoint (an http://127.0.0.1 URL, which the SDK
 // addresses path-style); opts may override the retry policy.
@@ -120,118 +116,12 @@ func open(t *testing.T, endpoint string, u *url.URL, opts Options) *Store {
 	return s
 }
 
-type recorded struct {
-	Method string
-	Path   string
-	Header http.Header
-}
-
-type recorder struct {
-	mu   sync.Mutex
-	reqs []recorded
-}
-
-func (rec *recorder) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, recorded{r.Method, r.URL.Path, r.Header.Clone()})
-		rec.mu.Unlock()
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (rec *recorder) all() []recorded {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return append([]recorded(nil), rec.reqs...)
-}
-
-type fault int
-
-const (
-	fault503       fault = iota // 503 before touching the store
-	fault500                    // 500 before touching the store
-	faultDrop                   // close the connection without an answer, store untouched
-	faultDropAfter              // apply the request, then close the connection without an answer
-	faultHang                   // answer nothing until the client gives up
-)
-
-// faulty misbehaves on the first n requests that match (all if n < 0).
-type faulty struct {
-	next  http.Handler
-	kind  fault
-	n     int
-	match func(*http.Request) bool
-
-	mu   sync.Mutex
-	seen int
-}
-
-func (f *faulty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	kind := f.kind
-	hit := f.match == nil || f.match(r)
-	fail := false
-	if hit {
-		f.seen++
-		fail = f.n < 0 || f.seen <= f.n
-	}
-	f.mu.Unlock()
-	if !fail {
-		f.next.ServeHTTP(w, r)
-		return
-	}
+// ossAnswer answers a fault as OSS does.
+func ossAnswer(w http.ResponseWriter, kind objstoretest.Fault) {
 	switch kind {
-	case fault503:
+	case objstoretest.Fault503:
 		ossError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "0002-00000000", "Please try again later.")
-	case fault500:
+	case objstoretest.Fault500:
 		ossError(w, http.StatusInternalServerError, "InternalError", "0002-00000000", "We encountered an internal error. Please try again.")
-	case faultDrop:
-		drop(w)
-	case faultDropAfter:
-		f.next.ServeHTTP(httptest.NewRecorder(), r)
-		drop(w)
-	case faultHang:
-		io.Copy(io.Discard, r.Body) // so the server notices the client leaving
-		select {
-		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
-		}
 	}
-}
-
-func (f *faulty) reset(kind fault, n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.kind, f.n, f.seen = kind, n, 0
-}
-
-func (f *faulty) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.seen
-}
-
-func isPut(r *http.Request) bool { return r.Method == http.MethodPut }
-
-func drop(w http.ResponseWriter) {
-	conn, buf, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(err)
-	}
-	_ = buf.Flush()
-	conn.Close()
-}
-
-func objects(t *testing.T, b *s3mem.Backend) []string {
-	t.Helper()
-	list, err := b.ListBucket(testBucket, &gofakes3.Prefix{}, gofakes3.ListBucketPage{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, c := range list.Contents {
-		out = append(out, c.Key)
-	}
-	return out
 }

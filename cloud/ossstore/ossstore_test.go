@@ -1,29 +1,20 @@
 package ossstore
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 
-	"github.com/csrfn/csrfn/core/apierr"
-	"github.com/csrfn/csrfn/core/keys"
+	"github.com/csrfn/csrfn/cloud/internal/objstore/objstoretest"
 	"github.com/csrfn/csrfn/core/keystore/storetest"
-	"github.com/csrfn/csrfn/core/params"
-	"github.com/csrfn/csrfn/core/request"
-	"github.com/csrfn/csrfn/core/seal"
-	"github.com/csrfn/csrfn/core/service"
 )
 
 // TestConformance runs the store contract through the OSS SDK against
@@ -59,10 +50,7 @@ func TestShim(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer out.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(out.Body)
-		return b.String()
+		return objstoretest.ReadAll(t, out.Body)
 	}
 	if err := put("one", "true"); err != nil {
 		t.Fatal(err)
@@ -92,8 +80,8 @@ func TestCreateHeaders(t *testing.T) {
 	for _, kmsKeyID := range []string{"0e2fd9e1-ab12-cd34-ef56-1234567890ab", ""} {
 		t.Run("key="+kmsKeyID, func(t *testing.T) {
 			t.Parallel()
-			var rec recorder
-			endpoint, backend := fakeOSS(t, rec.wrap)
+			var rec objstoretest.Recorder
+			endpoint, backend := fakeOSS(t, rec.Wrap)
 			u := freshURL(testBucket)
 			s := open(t, endpoint, u, Options{KMSKeyID: kmsKeyID})
 			defer s.Close()
@@ -102,7 +90,7 @@ func TestCreateHeaders(t *testing.T) {
 			if err := s.Create(context.Background(), name, data); err != nil {
 				t.Fatal(err)
 			}
-			reqs := rec.all()
+			reqs := rec.All()
 			if len(reqs) != 1 || reqs[0].Method != http.MethodPut {
 				t.Fatalf("requests = %+v; want one PUT", reqs)
 			}
@@ -126,7 +114,7 @@ func TestCreateHeaders(t *testing.T) {
 			if a := r.Header.Get("Authorization"); !strings.HasPrefix(a, "OSS4-HMAC-SHA256 Credential=LTAICSRFNTEST/") || !strings.Contains(a, "/cn-hangzhou/oss/aliyun_v4_request") {
 				t.Errorf("Authorization = %q; want an OSS V4 signature for cn-hangzhou", a)
 			}
-			if keys := objects(t, backend); !slices.Equal(keys, []string{key}) {
+			if keys := objstoretest.Objects(t, backend); !slices.Equal(keys, []string{key}) {
 				t.Errorf("stored %q; want %q", keys, key)
 			}
 		})
@@ -138,8 +126,8 @@ func TestCreateHeaders(t *testing.T) {
 // token included; without them New fails naming the variables.
 func TestEnvCredentials(t *testing.T) {
 	// t.Setenv: not parallel.
-	var rec recorder
-	endpoint, _ := fakeOSS(t, rec.wrap)
+	var rec objstoretest.Recorder
+	endpoint, _ := fakeOSS(t, rec.Wrap)
 	u := freshURL(testBucket)
 
 	t.Setenv(EnvAccessKeyID, "")
@@ -162,7 +150,7 @@ func TestEnvCredentials(t *testing.T) {
 	if err := s.Create(context.Background(), storetest.Name(1), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	r := rec.all()[0]
+	r := rec.All()[0]
 	if a := r.Header.Get("Authorization"); !strings.HasPrefix(a, "OSS4-HMAC-SHA256 Credential="+id+"/") || strings.Contains(a, secret) {
 		t.Errorf("Authorization does not use %s (or quotes the secret)", EnvAccessKeyID)
 	}
@@ -195,185 +183,13 @@ type doFunc func(*http.Request) (*http.Response, error)
 
 func (f doFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
 
-func TestRetryThenSucceed(t *testing.T) {
+// TestObjstoreRules runs objstore's rules through the OSS SDK: retries
+// through failures, the create retried after its answer was lost (here
+// the retry meets FileAlreadyExists), a server that keeps failing, the call
+// timeout and the service on such a store.
+func TestObjstoreRules(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		kind fault
-	}{
-		{"503", fault503},
-		{"500", fault500},
-		{"dropped connection", faultDrop},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			f := &faulty{kind: tc.kind, n: 2}
-			endpoint, _ := fakeOSS(t, func(h http.Handler) http.Handler { f.next = h; return f })
-			s := open(t, endpoint, freshURL(testBucket), Options{MaxAttempts: 4, MaxBackoff: 20 * time.Millisecond})
-			defer s.Close()
-			ctx := context.Background()
-			name := storetest.Name(1)
-			data := []byte(`{"Version":1,"retried":true}`)
-			if err := s.Create(ctx, name, data); err != nil {
-				t.Fatalf("Create through 2 failures: %v", err)
-			}
-			if got := f.count(); got != 3 {
-				t.Errorf("server saw %d requests; want 3", got)
-			}
-			f.reset(tc.kind, 2)
-			if got, err := s.Load(ctx, name); err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("Load through 2 failures = %q, %v", got, err)
-			}
-			f.reset(tc.kind, 2)
-			if names, err := s.List(ctx); err != nil || !slices.Equal(names, []string{name}) {
-				t.Fatalf("List through 2 failures = %q, %v", names, err)
-			}
-		})
-	}
-}
-
-// TestRetryAfterAppliedPut: see s3store's test of the same name; here the
-// retry meets FileAlreadyExists.
-func TestRetryAfterAppliedPut(t *testing.T) {
-	t.Parallel()
-	f := &faulty{kind: faultDropAfter, n: 1, match: isPut}
-	var rec recorder
-	endpoint, _ := fakeOSS(t, func(h http.Handler) http.Handler { f.next = h; return rec.wrap(f) })
-	s := open(t, endpoint, freshURL(testBucket), Options{MaxBackoff: 20 * time.Millisecond})
-	defer s.Close()
-	ctx := context.Background()
-	name := storetest.Name(1)
-	data := []byte(`{"Version":1,"RequestId":"A"}`)
-	if err := s.Create(ctx, name, data); err != nil {
-		t.Fatalf("Create whose first answer was lost: %v", err)
-	}
-	var methods []string
-	for _, r := range rec.all() {
-		methods = append(methods, r.Method)
-	}
-	if !slices.Equal(methods, []string{"PUT", "PUT", "GET"}) {
-		t.Errorf("requests %q; want PUT (lost answer), PUT (409), GET (the check)", methods)
-	}
-	if got, err := s.Load(ctx, name); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("Load = %q, %v", got, err)
-	}
-
-	// A retried PUT whose 409 is a real conflict.
-	name2 := storetest.Name(2)
-	other := []byte(`{"Version":1,"RequestId":"B"}`)
-	if err := s.Create(ctx, name2, other); err != nil {
-		t.Fatal(err)
-	}
-	f.reset(faultDrop, 1)
-	if err := s.Create(ctx, name2, data); !errors.Is(err, fs.ErrExist) {
-		t.Fatalf("retried Create over another writer's record = %v; want fs.ErrExist", err)
-	}
-	if got, _ := s.Load(ctx, name2); !bytes.Equal(got, other) {
-		t.Fatalf("the other writer's record changed: %q", got)
-	}
-}
-
-func TestAlwaysFailing(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		kind fault
-	}{
-		{"503", fault503},
-		{"500", fault500},
-		{"dropped connection", faultDrop},
-		{"no answer", faultHang},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			f := &faulty{kind: tc.kind, n: -1}
-			endpoint, backend := fakeOSS(t, func(h http.Handler) http.Handler { f.next = h; return f })
-			opts := Options{
-				MaxAttempts:    3,
-				MaxBackoff:     50 * time.Millisecond,
-				AttemptTimeout: 300 * time.Millisecond,
-				CallTimeout:    2 * time.Second,
-			}
-			s := open(t, endpoint, freshURL(testBucket), opts)
-			defer s.Close()
-			start := time.Now()
-			err := s.Create(context.Background(), storetest.Name(1), []byte(`{"Version":1}`))
-			elapsed := time.Since(start)
-			if !errors.Is(err, service.ErrUnavailable) || errors.Is(err, fs.ErrExist) {
-				t.Fatalf("Create = %v; want an error wrapping service.ErrUnavailable (not fs.ErrExist)", err)
-			}
-			if elapsed > opts.CallTimeout+time.Second {
-				t.Errorf("Create took %v; want at most the call timeout %v (+1s)", elapsed, opts.CallTimeout)
-			}
-			if got := f.count(); got != opts.MaxAttempts {
-				t.Errorf("server saw %d requests; want MaxAttempts = %d", got, opts.MaxAttempts)
-			}
-			if keys := objects(t, backend); len(keys) != 0 {
-				t.Errorf("objects stored: %q; want none", keys)
-			}
-			if _, err := s.Load(context.Background(), storetest.Name(1)); !errors.Is(err, service.ErrUnavailable) {
-				t.Errorf("Load = %v; want service.ErrUnavailable", err)
-			}
-			if _, err := s.List(context.Background()); !errors.Is(err, service.ErrUnavailable) {
-				t.Errorf("List = %v; want service.ErrUnavailable", err)
-			}
-		})
-	}
-}
-
-func TestCallTimeout(t *testing.T) {
-	t.Parallel()
-	f := &faulty{kind: faultHang, n: -1}
-	endpoint, _ := fakeOSS(t, func(h http.Handler) http.Handler { f.next = h; return f })
-	opts := Options{MaxAttempts: 10, AttemptTimeout: time.Minute, CallTimeout: 500 * time.Millisecond}
-	s := open(t, endpoint, freshURL(testBucket), opts)
-	defer s.Close()
-	start := time.Now()
-	err := s.Create(context.Background(), storetest.Name(1), []byte("x"))
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Create took %v; want about the call timeout %v", d, opts.CallTimeout)
-	}
-	if !errors.Is(err, service.ErrUnavailable) {
-		t.Fatalf("Create = %v; want service.ErrUnavailable", err)
-	}
-}
-
-// TestServiceUnavailableStore: the real service on an always-failing OSS
-// store answers Internal.Error, returns no CSR and stores nothing.
-func TestServiceUnavailableStore(t *testing.T) {
-	t.Parallel()
-	f := &faulty{kind: fault503, n: -1}
-	endpoint, backend := fakeOSS(t, func(h http.Handler) http.Handler { f.next = h; return f })
-	store := open(t, endpoint, freshURL(testBucket), Options{MaxAttempts: 2, MaxBackoff: 10 * time.Millisecond})
-	defer store.Close()
-	key := make([]byte, 32)
-	rand.Read(key)
-	sealer, err := seal.NewLocal(key, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(service.Config{Store: store, Sealer: sealer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := request.Parse(params.Set{"CommonName": "example.com", "KeyAlgorithm": string(keys.ECP256)}, request.SeedDefaults)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := svc.Create(context.Background(), service.NewRequestID(), req)
-	if resp != nil {
-		t.Fatalf("service answered %+v; want no CSR", resp)
-	}
-	var ae *apierr.Error
-	if !errors.As(err, &ae) || ae.Code != apierr.CodeInternal || ae.Status != http.StatusInternalServerError || ae.Message != apierr.MsgInternal {
-		t.Fatalf("service error = %v; want Internal.Error (500)", err)
-	}
-	if !errors.Is(err, service.ErrUnavailable) {
-		t.Errorf("cause = %v; want it to wrap service.ErrUnavailable", err)
-	}
-	if keys := objects(t, backend); len(keys) != 0 {
-		t.Errorf("objects stored: %q; want none", keys)
-	}
+	objstoretest.Run(t, fake)
 }
 
 func TestParseURL(t *testing.T) {

@@ -1,26 +1,19 @@
 package s3store
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"io/fs"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/csrfn/csrfn/core/apierr"
-	"github.com/csrfn/csrfn/core/keys"
+	"github.com/csrfn/csrfn/cloud/internal/objstore/objstoretest"
 	"github.com/csrfn/csrfn/core/keystore/storetest"
-	"github.com/csrfn/csrfn/core/params"
-	"github.com/csrfn/csrfn/core/request"
-	"github.com/csrfn/csrfn/core/seal"
 	"github.com/csrfn/csrfn/core/service"
 )
 
@@ -50,8 +43,8 @@ func TestCreateHeaders(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var rec recorder
-			endpoint, backend := fakeS3(t, rec.wrap)
+			var rec objstoretest.Recorder
+			endpoint, backend := fakeS3(t, rec.Wrap)
 			u := freshURL(testBucket)
 			s := open(t, endpoint, fakeCreds, u, Options{KMSKeyID: tc.kmsKeyID, BucketKeyEnabled: tc.bucketKey})
 			defer s.Close()
@@ -60,7 +53,7 @@ func TestCreateHeaders(t *testing.T) {
 			if err := s.Create(context.Background(), name, data); err != nil {
 				t.Fatal(err)
 			}
-			reqs := rec.all()
+			reqs := rec.All()
 			if len(reqs) != 1 || reqs[0].Method != http.MethodPut {
 				t.Fatalf("requests = %+v; want one PUT", reqs)
 			}
@@ -95,104 +88,12 @@ func TestCreateHeaders(t *testing.T) {
 	}
 }
 
-// TestRetryThenSucceed: a server that fails a few times and then works is
-// retried through, and the record is stored once.
-func TestRetryThenSucceed(t *testing.T) {
+// TestObjstoreRules runs objstore's rules through the S3 SDK: retries
+// through failures, the create retried after its answer was lost, a server
+// that keeps failing, the call timeout and the service on such a store.
+func TestObjstoreRules(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		kind fault
-	}{
-		{"503", fault503},
-		{"500", fault500},
-		{"dropped connection", faultDrop},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			f := &faulty{kind: tc.kind, n: 2}
-			endpoint, _ := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return f })
-			s := open(t, endpoint, fakeCreds, freshURL(testBucket), Options{MaxAttempts: 4, MaxBackoff: 20 * time.Millisecond})
-			defer s.Close()
-			ctx := context.Background()
-			name := storetest.Name(1)
-			data := []byte(`{"Version":1,"retried":true}`)
-			if err := s.Create(ctx, name, data); err != nil {
-				t.Fatalf("Create through 2 failures: %v", err)
-			}
-			if got := f.count(); got != 3 {
-				t.Errorf("server saw %d requests; want 3 (2 failures and the success)", got)
-			}
-			got, err := s.Load(ctx, name)
-			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("Load = %q, %v", got, err)
-			}
-			// Loads and Lists are retried the same way.
-			f.reset(tc.kind, 2)
-			if got, err := s.Load(ctx, name); err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("Load through 2 failures = %q, %v", got, err)
-			}
-			f.reset(tc.kind, 2)
-			if names, err := s.List(ctx); err != nil || !slices.Equal(names, []string{name}) {
-				t.Fatalf("List through 2 failures = %q, %v", names, err)
-			}
-		})
-	}
-}
-
-// TestRetryAfterAppliedPut: the first PUT is stored but its answer is lost
-// (the connection drops), so the SDK's retry gets 412 from our own object.
-// The store reads the record back, finds its own bytes and reports success;
-// had another writer's bytes been there it would report fs.ErrExist.
-func TestRetryAfterAppliedPut(t *testing.T) {
-	t.Parallel()
-	f := &faulty{kind: faultDropAfter, n: 1, match: isPut}
-	var rec recorder
-	endpoint, _ := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return rec.wrap(f) })
-	s := open(t, endpoint, fakeCreds, freshURL(testBucket), Options{MaxBackoff: 20 * time.Millisecond})
-	defer s.Close()
-	ctx := context.Background()
-	name := storetest.Name(1)
-	data := []byte(`{"Version":1,"RequestId":"A"}`)
-	if err := s.Create(ctx, name, data); err != nil {
-		t.Fatalf("Create whose first answer was lost: %v", err)
-	}
-	var puts, gets int
-	for _, r := range rec.all() {
-		switch r.Method {
-		case http.MethodPut:
-			puts++
-		case http.MethodGet:
-			gets++
-		}
-	}
-	if puts != 2 || gets != 1 {
-		t.Errorf("server saw %d PUTs and %d GETs; want 2 (the lost one and the 412) and 1 (the check)", puts, gets)
-	}
-	if got, err := s.Load(ctx, name); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("Load = %q, %v", got, err)
-	}
-
-	// A retried PUT whose 412 is a real conflict: another writer's record
-	// holds the name, our first PUT is lost before reaching the store and
-	// the retry meets the other record. The check finds other bytes:
-	// fs.ErrExist, and the other record is untouched.
-	name2 := storetest.Name(2)
-	other := []byte(`{"Version":1,"RequestId":"B"}`)
-	if err := s.Create(ctx, name2, other); err != nil { // no fault left
-		t.Fatal(err)
-	}
-	f.reset(faultDrop, 1)
-	before := len(rec.all())
-	err := s.Create(ctx, name2, data)
-	if !errors.Is(err, fs.ErrExist) {
-		t.Fatalf("retried Create over another writer's record = %v; want fs.ErrExist", err)
-	}
-	if n := len(rec.all()) - before; n != 3 {
-		t.Errorf("server saw %d requests; want 3 (the lost PUT, the 412, the check)", n)
-	}
-	if got, _ := s.Load(ctx, name2); !bytes.Equal(got, other) {
-		t.Fatalf("the other writer's record changed: %q", got)
-	}
+	objstoretest.Run(t, fake)
 }
 
 // TestConditionalRequestConflict: S3 answers 409 ConditionalRequestConflict
@@ -203,8 +104,7 @@ func TestRetryAfterAppliedPut(t *testing.T) {
 // record's bytes.
 func TestConditionalRequestConflict(t *testing.T) {
 	t.Parallel()
-	f := &faulty{kind: fault409, n: 2, match: isPut}
-	endpoint, _ := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return f })
+	f, endpoint, _ := fake.ServeFaulty(t, objstoretest.Fault409, 2, objstoretest.IsPut, nil)
 	s := open(t, endpoint, fakeCreds, freshURL(testBucket), Options{MaxAttempts: 4, MaxBackoff: 10 * time.Millisecond})
 	defer s.Close()
 	ctx := context.Background()
@@ -212,11 +112,11 @@ func TestConditionalRequestConflict(t *testing.T) {
 	if err := s.Create(ctx, storetest.Name(1), data); err != nil {
 		t.Fatalf("Create through two 409s: %v", err)
 	}
-	if got := f.count(); got != 3 {
+	if got := f.Count(); got != 3 {
 		t.Errorf("server saw %d PUTs; want 3", got)
 	}
 
-	f.reset(fault409, -1)
+	f.Reset(objstoretest.Fault409, -1)
 	err := s.Create(ctx, storetest.Name(2), data)
 	if !errors.Is(err, service.ErrUnavailable) || errors.Is(err, fs.ErrExist) {
 		t.Fatalf("Create with endless 409s and nothing stored = %v; want service.ErrUnavailable", err)
@@ -228,122 +128,6 @@ func TestConditionalRequestConflict(t *testing.T) {
 	err = s.Create(ctx, storetest.Name(1), []byte(`{"Version":1,"other":true}`))
 	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("Create with endless 409s over a stored record = %v; want fs.ErrExist", err)
-	}
-}
-
-// TestAlwaysFailing: a server that keeps failing makes Create give up
-// within the bounded time with service.ErrUnavailable, having stored
-// nothing.
-func TestAlwaysFailing(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		kind fault
-	}{
-		{"503", fault503},
-		{"500", fault500},
-		{"dropped connection", faultDrop},
-		{"no answer", faultHang},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			f := &faulty{kind: tc.kind, n: -1}
-			endpoint, backend := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return f })
-			opts := Options{
-				MaxAttempts:    3,
-				MaxBackoff:     50 * time.Millisecond,
-				AttemptTimeout: 300 * time.Millisecond,
-				CallTimeout:    2 * time.Second,
-			}
-			s := open(t, endpoint, fakeCreds, freshURL(testBucket), opts)
-			defer s.Close()
-			start := time.Now()
-			err := s.Create(context.Background(), storetest.Name(1), []byte(`{"Version":1}`))
-			elapsed := time.Since(start)
-			if !errors.Is(err, service.ErrUnavailable) {
-				t.Fatalf("Create = %v; want an error wrapping service.ErrUnavailable", err)
-			}
-			if errors.Is(err, fs.ErrExist) {
-				t.Fatalf("Create = %v; must not wrap fs.ErrExist", err)
-			}
-			if elapsed > opts.CallTimeout+time.Second {
-				t.Errorf("Create took %v; want at most the call timeout %v (+1s)", elapsed, opts.CallTimeout)
-			}
-			if got := f.count(); got != opts.MaxAttempts {
-				t.Errorf("server saw %d requests; want MaxAttempts = %d", got, opts.MaxAttempts)
-			}
-			if keys := objects(t, backend); len(keys) != 0 {
-				t.Errorf("objects stored: %q; want none", keys)
-			}
-			_, err = s.Load(context.Background(), storetest.Name(1))
-			if !errors.Is(err, service.ErrUnavailable) {
-				t.Errorf("Load = %v; want service.ErrUnavailable", err)
-			}
-			if _, err := s.List(context.Background()); !errors.Is(err, service.ErrUnavailable) {
-				t.Errorf("List = %v; want service.ErrUnavailable", err)
-			}
-		})
-	}
-}
-
-// TestCallTimeout: the call timeout bounds a Create even when each attempt
-// would wait longer.
-func TestCallTimeout(t *testing.T) {
-	t.Parallel()
-	f := &faulty{kind: faultHang, n: -1}
-	endpoint, _ := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return f })
-	opts := Options{MaxAttempts: 10, AttemptTimeout: time.Minute, CallTimeout: 500 * time.Millisecond}
-	s := open(t, endpoint, fakeCreds, freshURL(testBucket), opts)
-	defer s.Close()
-	start := time.Now()
-	err := s.Create(context.Background(), storetest.Name(1), []byte("x"))
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Create took %v; want about the call timeout %v", d, opts.CallTimeout)
-	}
-	if !errors.Is(err, service.ErrUnavailable) {
-		t.Fatalf("Create = %v; want service.ErrUnavailable", err)
-	}
-}
-
-// TestServiceUnavailableStore runs the real service on a store whose
-// backend always fails: the caller gets Internal.Error and no CSR, and no
-// record is stored.
-func TestServiceUnavailableStore(t *testing.T) {
-	t.Parallel()
-	f := &faulty{kind: fault503, n: -1}
-	endpoint, backend := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return f })
-	store := open(t, endpoint, fakeCreds, freshURL(testBucket), Options{MaxAttempts: 2, MaxBackoff: 10 * time.Millisecond})
-	defer store.Close()
-	key := make([]byte, 32)
-	rand.Read(key)
-	sealer, err := seal.NewLocal(key, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(service.Config{Store: store, Sealer: sealer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := request.Parse(params.Set{"CommonName": "example.com", "KeyAlgorithm": string(keys.ECP256)}, request.SeedDefaults)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := svc.Create(context.Background(), service.NewRequestID(), req)
-	if resp != nil {
-		t.Fatalf("service answered %+v; want no CSR", resp)
-	}
-	var ae *apierr.Error
-	if !errors.As(err, &ae) || ae.Code != apierr.CodeInternal || ae.Status != http.StatusInternalServerError {
-		t.Fatalf("service error = %v; want Internal.Error (500)", err)
-	}
-	if ae.Message != apierr.MsgInternal {
-		t.Errorf("message = %q; want %q", ae.Message, apierr.MsgInternal)
-	}
-	if !errors.Is(err, service.ErrUnavailable) {
-		t.Errorf("cause = %v; want it to wrap service.ErrUnavailable", err)
-	}
-	if keys := objects(t, backend); len(keys) != 0 {
-		t.Errorf("objects stored: %q; want none", keys)
 	}
 }
 
@@ -419,9 +203,8 @@ func TestDefaultChain(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	var rec recorder
-	f := &faulty{kind: faultHang, n: 0}
-	endpoint, _ := fakeS3(t, func(h http.Handler) http.Handler { f.next = h; return rec.wrap(f) })
+	var rec objstoretest.Recorder
+	f, endpoint, _ := fake.ServeFaulty(t, objstoretest.FaultHang, 0, nil, &rec)
 	opts := Options{Endpoint: endpoint, MaxAttempts: 2, MaxBackoff: 10 * time.Millisecond, AttemptTimeout: 300 * time.Millisecond}
 	s, err := New(context.Background(), freshURL(testBucket), opts)
 	if err != nil {
@@ -431,7 +214,7 @@ func TestDefaultChain(t *testing.T) {
 	if err := s.Create(context.Background(), storetest.Name(1), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	r := rec.all()[0]
+	r := rec.All()[0]
 	if a := r.Header.Get("Authorization"); !strings.Contains(a, "Credential="+id+"/") || !strings.Contains(a, "/eu-west-1/s3/") || strings.Contains(a, secret) {
 		t.Errorf("Authorization = %q; want the environment's key and region", a)
 	}
@@ -439,13 +222,13 @@ func TestDefaultChain(t *testing.T) {
 		t.Errorf("X-Amz-Security-Token = %q; want AWS_SESSION_TOKEN's value", got)
 	}
 
-	f.reset(faultHang, -1)
+	f.Reset(objstoretest.FaultHang, -1)
 	start := time.Now()
 	err = s.Create(context.Background(), storetest.Name(2), []byte("x"))
 	if d := time.Since(start); !errors.Is(err, service.ErrUnavailable) || d > 2*time.Second {
 		t.Fatalf("Create on a server that never answers = %v after %v; want service.ErrUnavailable after about 2 × 300ms", err, d)
 	}
-	if got := f.count(); got != 2 {
+	if got := f.Count(); got != 2 {
 		t.Errorf("server saw %d attempts; want MaxAttempts = 2 (not AWS_MAX_ATTEMPTS)", got)
 	}
 }

@@ -3,49 +3,45 @@ package s3store
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/csrfn/csrfn/cloud/internal/objstore"
+	"github.com/csrfn/csrfn/cloud/internal/objstore/objstoretest"
+	"github.com/csrfn/csrfn/core/keystore/storetest"
 )
 
-const testBucket = "csrfn-test"
+const testBucket = objstoretest.Bucket
 
-// fakeS3 starts gofakes3 (in memory, no authentication) on 127.0.0.1 behind
-// wrap, with testBucket created. It stops when the test ends.
+// fake is S3 as gofakes3 serves it (in memory, no authentication, with
+// If-None-Match: * implemented atomically since v1.2.0), for objstoretest.
+var fake = objstoretest.Backend{
+	Answer: s3Answer,
+	Open: func(t *testing.T, endpoint string, p objstore.Policy) storetest.Store {
+		return open(t, endpoint, fakeCreds, freshURL(testBucket), Options{MaxAttempts: p.MaxAttempts, MaxBackoff: p.MaxBackoff,
+			AttemptTimeout: p.AttemptTimeout, CallTimeout: p.CallTimeout})
+	},
+	Exists: "412",
+}
+
+// fakeS3 starts gofakes3 on 127.0.0.1 behind wrap, with testBucket
+// created. It stops when the test ends.
 func fakeS3(t *testing.T, wrap func(http.Handler) http.Handler) (endpoint string, backend *s3mem.Backend) {
 	t.Helper()
-	backend = s3mem.New()
-	if err := backend.CreateBucket(testBucket); err != nil {
-		t.Fatal(err)
-	}
-	var h http.Handler = gofakes3.New(backend).Server()
-	if wrap != nil {
-		h = wrap(h)
-	}
-	srv := httptest.NewServer(h) // 127.0.0.1 only
-	t.Cleanup(srv.Close)
-	return srv.URL, backend
+	return fake.Serve(t, wrap)
 }
 
 // fakeCreds are dummy credentials for servers that do not check them.
 var fakeCreds = credentials.NewStaticCredentialsProvider("AKIDCSRFNTEST", "not-a-secret", "")
 
-var prefixSeq atomic.Int64
-
 // freshURL returns s3://bucket/<a prefix no other call returns>.
-func freshURL(bucket string) *url.URL {
-	return &url.URL{Scheme: "s3", Host: bucket, Path: fmt.Sprintf("/t%d/keys", prefixSeq.Add(1))}
-}
+func freshURL(bucket string) *url.URL { return objstoretest.FreshURL(scheme, bucket) }
 
 // open opens a store on endpoint with test credentials; opts may override
 // the retry policy.
@@ -60,126 +56,22 @@ func open(t *testing.T, endpoint string, creds aws.CredentialsProvider, u *url.U
 	return s
 }
 
-// recorded is one request as a server saw it.
-type recorded struct {
-	Method string
-	Path   string
-	Query  url.Values
-	Header http.Header
-}
-
-// recorder keeps every request's method, path and headers.
-type recorder struct {
-	mu   sync.Mutex
-	reqs []recorded
-}
-
-func (rec *recorder) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, recorded{r.Method, r.URL.Path, r.URL.Query(), r.Header.Clone()})
-		rec.mu.Unlock()
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (rec *recorder) all() []recorded {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return append([]recorded(nil), rec.reqs...)
-}
-
-// fault says how a faulty server misbehaves.
-type fault int
-
-const (
-	fault503       fault = iota // 503 ServiceUnavailable before touching the store
-	fault500                    // 500 InternalError before touching the store
-	faultDrop                   // close the connection without an answer, store untouched
-	faultDropAfter              // apply the request, then close the connection without an answer
-	faultHang                   // answer nothing until the client gives up
-	fault409                    // 409 ConditionalRequestConflict, store untouched
-)
-
-// faulty misbehaves on the first n requests that match (all of them if n
-// is negative), then passes requests through.
-type faulty struct {
-	next  http.Handler
-	kind  fault
-	n     int
-	match func(*http.Request) bool // nil: every request
-
-	mu   sync.Mutex
-	seen int // matching requests
-}
-
-func (f *faulty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	kind := f.kind
-	hit := f.match == nil || f.match(r)
-	fail := false
-	if hit {
-		f.seen++
-		fail = f.n < 0 || f.seen <= f.n
-	}
-	f.mu.Unlock()
-	if !fail {
-		f.next.ServeHTTP(w, r)
-		return
-	}
+// s3Answer answers a fault as S3 does.
+func s3Answer(w http.ResponseWriter, kind objstoretest.Fault) {
 	switch kind {
-	case fault503:
+	case objstoretest.Fault503:
 		s3Error(w, http.StatusServiceUnavailable, "ServiceUnavailable", "Please reduce your request rate.")
-	case fault500:
+	case objstoretest.Fault500:
 		s3Error(w, http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again.")
-	case fault409:
+	case objstoretest.Fault409:
 		s3Error(w, http.StatusConflict, "ConditionalRequestConflict", "A conflicting conditional operation is currently in progress against this resource. Please try again.")
-	case faultDrop:
-		drop(w)
-	case faultDropAfter:
-		rr := httptest.NewRecorder()
-		f.next.ServeHTTP(rr, r)
-		drop(w)
-	case faultHang:
-		// Read the body first: the server notices the client hanging up
-		// (and cancels r's context) only once it is done with the body.
-		io.Copy(io.Discard, r.Body)
-		select {
-		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
-		}
 	}
 }
-
-// reset makes the next n matching requests fail with kind.
-func (f *faulty) reset(kind fault, n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.kind, f.n, f.seen = kind, n, 0
-}
-
-func (f *faulty) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.seen
-}
-
-func isPut(r *http.Request) bool { return r.Method == http.MethodPut }
 
 func s3Error(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/xml")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message><RequestId>FAKE</RequestId></Error>`, code, msg)
-}
-
-// drop closes the client's connection without writing a response.
-func drop(w http.ResponseWriter) {
-	conn, buf, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(err)
-	}
-	_ = buf.Flush()
-	conn.Close()
 }
 
 // has reports whether the backend holds key in testBucket.
@@ -194,18 +86,4 @@ func has(t *testing.T, b *s3mem.Backend, key string) bool {
 	}
 	t.Fatalf("HeadObject(%s): %v", key, err)
 	return false
-}
-
-// objects lists every key in testBucket.
-func objects(t *testing.T, b *s3mem.Backend) []string {
-	t.Helper()
-	list, err := b.ListBucket(testBucket, &gofakes3.Prefix{}, gofakes3.ListBucketPage{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, c := range list.Contents {
-		out = append(out, c.Key)
-	}
-	return out
 }

@@ -17,7 +17,6 @@ package s3store
 //     checked only as headers sent (TestCreateHeaders, on gofakes3).
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -29,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/csrfn/csrfn/cloud/internal/objstore/objstoretest"
 	"github.com/csrfn/csrfn/core/keystore/storetest"
 	"github.com/csrfn/csrfn/core/service"
 	"github.com/csrfn/csrfn/internal/versitygw"
@@ -124,10 +124,7 @@ func TestVersityIfNoneMatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer out.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(out.Body)
-		return b.String()
+		return objstoretest.ReadAll(t, out.Body)
 	}
 	if err := put("one", aws.String("*")); err != nil {
 		t.Fatalf("conditional PUT of a new key: %v", err)

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -58,12 +57,7 @@ type Ali struct {
 	*server
 	region string
 	creds  Credentials
-
-	kmu      sync.Mutex
-	keys     map[string]*masterKey // by key id
-	versions map[string]*masterKey // by key version id
-	aliases  map[string]string     // "alias/name" -> key id
-	nonces   map[string]time.Time
+	nonces map[string]time.Time // signature nonces seen; guarded by kmu
 }
 
 // AliAPIVersion is the KMS API version the fake serves.
@@ -73,14 +67,8 @@ const AliAPIVersion = "2016-01-20"
 // the AccessKey returned by Credentials.
 func NewAli(t testing.TB) *Ali {
 	t.Helper()
-	f := &Ali{
-		region:   "cn-hangzhou",
-		keys:     map[string]*masterKey{},
-		versions: map[string]*masterKey{},
-		aliases:  map[string]string{},
-		nonces:   map[string]time.Time{},
-	}
-	f.server = newServer(t, aliOp, f.handle)
+	f := &Ali{region: "cn-hangzhou", nonces: map[string]time.Time{}}
+	f.server = newServer(t, aliOp, f.handle, f.resolveLocked)
 	f.creds = f.newCredentials("LTAI", false)
 	return f
 }
@@ -111,48 +99,8 @@ func (f *Ali) NewCredentials(sts bool) Credentials {
 // alias ("alias/name" or "name") is bound to it.
 func (f *Ali) CreateKey(alias string) (keyID string) {
 	k := &masterKey{id: uuid(), version: uuid(), secret: randomBytes(32)}
-	f.kmu.Lock()
-	defer f.kmu.Unlock()
-	f.keys[k.id] = k
-	f.versions[k.version] = k
-	if alias != "" {
-		if !strings.HasPrefix(alias, "alias/") {
-			alias = "alias/" + alias
-		}
-		f.aliases[alias] = k.id
-	}
+	f.addKey(k, alias)
 	return k.id
-}
-
-// SetKeyState sets the state of a key given by id or alias.
-func (f *Ali) SetKeyState(keyID string, st KeyState) {
-	f.t.Helper()
-	f.kmu.Lock()
-	defer f.kmu.Unlock()
-	k, e := f.resolveLocked(keyID)
-	if e != nil {
-		f.t.Fatalf("kmsfake: SetKeyState: %s", e.Message)
-	}
-	k.state = st
-}
-
-// DenyAccess makes the permission system refuse (deny=true) or allow every
-// operation on the key.
-func (f *Ali) DenyAccess(keyID string, deny bool) {
-	f.t.Helper()
-	f.kmu.Lock()
-	defer f.kmu.Unlock()
-	k, e := f.resolveLocked(keyID)
-	if e != nil {
-		f.t.Fatalf("kmsfake: DenyAccess: %s", e.Message)
-	}
-	k.denied = deny
-}
-
-type aliError struct {
-	Status  int
-	Code    string
-	Message string
 }
 
 func aliOp(r *http.Request) string {
@@ -165,13 +113,13 @@ func aliOp(r *http.Request) string {
 func (f *Ali) handle(w http.ResponseWriter, r *http.Request, outage Outage) {
 	action := aliOp(r)
 	reqID := strings.ToUpper(uuid())
-	fail := func(e *aliError) { f.writeError(w, r, reqID, e) }
+	fail := func(e *apiError) { f.writeError(w, r, reqID, e) }
 	switch outage {
 	case Unavailable:
-		fail(&aliError{503, "ServiceUnavailableTemporary", "Service Unavailable Temporary."})
+		fail(&apiError{503, "ServiceUnavailableTemporary", "Service Unavailable Temporary."})
 		return
 	case Throttled:
-		fail(&aliError{400, "Throttling", "Request was denied due to request throttling."})
+		fail(&apiError{400, "Throttling", "Request was denied due to request throttling."})
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -183,14 +131,14 @@ func (f *Ali) handle(w http.ResponseWriter, r *http.Request, outage Outage) {
 		return
 	}
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		fail(&aliError{405, "UnsupportedHTTPMethod", "This http method is not supported."})
+		fail(&apiError{405, "UnsupportedHTTPMethod", "This http method is not supported."})
 		return
 	}
 	params := r.URL.Query()
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			fail(&aliError{400, "InvalidParameter", "The request body is not a valid form."})
+			fail(&apiError{400, "InvalidParameter", "The request body is not a valid form."})
 			return
 		}
 		for k, v := range form {
@@ -202,18 +150,18 @@ func (f *Ali) handle(w http.ResponseWriter, r *http.Request, outage Outage) {
 		version = params.Get("Version")
 	}
 	if version != AliAPIVersion {
-		fail(&aliError{400, "InvalidVersion", "Specified parameter Version is not valid."})
+		fail(&apiError{400, "InvalidVersion", "Specified parameter Version is not valid."})
 		return
 	}
 	var out map[string]any
-	var e *aliError
+	var e *apiError
 	switch action {
 	case "GenerateDataKey":
 		out, e = f.generateDataKey(params)
 	case "Decrypt":
 		out, e = f.decrypt(params)
 	default:
-		e = &aliError{404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."}
+		e = &apiError{404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."}
 	}
 	if e != nil {
 		fail(e)
@@ -221,13 +169,13 @@ func (f *Ali) handle(w http.ResponseWriter, r *http.Request, outage Outage) {
 	}
 	out["RequestId"] = reqID
 	b, _ := json.Marshal(out)
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	w.Header().Set("x-acs-request-id", reqID)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.Write(b)
+	writeJSON(w, aliJSON, http.StatusOK, b)
 }
 
-func (f *Ali) writeError(w http.ResponseWriter, r *http.Request, reqID string, e *aliError) {
+const aliJSON = "application/json;charset=utf-8"
+
+func (f *Ali) writeError(w http.ResponseWriter, r *http.Request, reqID string, e *apiError) {
 	b, _ := json.Marshal(map[string]any{
 		"HttpStatus": e.Status,
 		"RequestId":  reqID,
@@ -236,11 +184,8 @@ func (f *Ali) writeError(w http.ResponseWriter, r *http.Request, reqID string, e
 		"Message":    e.Message,
 		"Recommend":  "https://api.aliyun.com/troubleshoot?q=" + url.QueryEscape(e.Code) + "&product=Kms",
 	})
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	w.Header().Set("x-acs-request-id", reqID)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(e.Status)
-	w.Write(b)
+	writeJSON(w, aliJSON, e.Status, b)
 }
 
 // aliRequiredSigned are the headers signature method V3 requires in
@@ -259,9 +204,9 @@ var aliRequiredSigned = []string{"host", "x-acs-action", "x-acs-content-sha256",
 // %20), the signed headers lower-cased, sorted, values trimmed, and the
 // payload hash taken from x-acs-content-sha256 after checking it against
 // the body.
-func (f *Ali) authenticate(r *http.Request, body []byte) *aliError {
-	incomplete := &aliError{400, "IncompleteSignature", "The request signature does not conform to Aliyun standards."}
-	mismatch := &aliError{400, "SignatureDoesNotMatch", "Specified signature does not match our calculation."}
+func (f *Ali) authenticate(r *http.Request, body []byte) *apiError {
+	incomplete := &apiError{400, "IncompleteSignature", "The request signature does not conform to Aliyun standards."}
+	mismatch := &apiError{400, "SignatureDoesNotMatch", "Specified signature does not match our calculation."}
 	const alg = "ACS3-HMAC-SHA256"
 	rest, ok := strings.CutPrefix(r.Header.Get("Authorization"), alg+" ")
 	if !ok {
@@ -303,11 +248,11 @@ func (f *Ali) authenticate(r *http.Request, body []byte) *aliError {
 
 	date, err := time.Parse("2006-01-02T15:04:05Z", r.Header.Get("x-acs-date"))
 	if err != nil {
-		return &aliError{400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."}
+		return &apiError{400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."}
 	}
 	now := f.clock()
 	if d := now.Sub(date); d > 15*time.Minute || d < -15*time.Minute {
-		return &aliError{400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."}
+		return &apiError{400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."}
 	}
 	if sha256Hex(body) != r.Header.Get("x-acs-content-sha256") {
 		return mismatch
@@ -315,13 +260,13 @@ func (f *Ali) authenticate(r *http.Request, body []byte) *aliError {
 
 	entry, ok := f.lookupCreds(akid)
 	if !ok {
-		return &aliError{404, "InvalidAccessKeyId.NotFound", "The AccessKey ID provided does not exist in our records."}
+		return &apiError{404, "InvalidAccessKeyId.NotFound", "The AccessKey ID provided does not exist in our records."}
 	}
 	if r.Header.Get("x-acs-security-token") != entry.SessionToken {
-		return &aliError{400, "InvalidSecurityToken.MismatchWithAccessKey", "Specified SecurityToken mismatch with the AccessKey."}
+		return &apiError{400, "InvalidSecurityToken.MismatchWithAccessKey", "Specified SecurityToken mismatch with the AccessKey."}
 	}
 	if entry.expired {
-		return &aliError{400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."}
+		return &apiError{400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."}
 	}
 
 	var ch strings.Builder
@@ -367,7 +312,7 @@ func (f *Ali) authenticate(r *http.Request, body []byte) *aliError {
 		}
 	}
 	if _, used := f.nonces[nonce]; used {
-		return &aliError{400, "SignatureNonceUsed", "Specified signature nonce was used already."}
+		return &apiError{400, "SignatureNonceUsed", "Specified signature nonce was used already."}
 	}
 	f.nonces[nonce] = now
 	return nil
@@ -395,41 +340,41 @@ func aliEscape(s string) string {
 	return strings.NewReplacer("+", "%20", "*", "%2A", "%7E", "~").Replace(url.QueryEscape(s))
 }
 
-func (f *Ali) resolveLocked(keyID string) (*masterKey, *aliError) {
+func (f *Ali) resolveLocked(keyID string) (*masterKey, *apiError) {
 	id := keyID
 	if strings.HasPrefix(id, "alias/") {
 		target, ok := f.aliases[id]
 		if !ok {
-			return nil, &aliError{404, "Forbidden.AliasNotFound", "The specified Alias is not found."}
+			return nil, &apiError{404, "Forbidden.AliasNotFound", "The specified Alias is not found."}
 		}
 		id = target
 	}
 	k, ok := f.keys[id]
 	if !ok {
-		return nil, &aliError{404, "Forbidden.KeyNotFound", "The specified Key is not found."}
+		return nil, &apiError{404, "Forbidden.KeyNotFound", "The specified Key is not found."}
 	}
 	return k, nil
 }
 
-func (f *Ali) usable(k *masterKey) *aliError {
+func (f *Ali) usable(k *masterKey) *apiError {
 	switch {
 	case k.denied:
-		return &aliError{403, "Forbidden.NoPermission", "This operation is forbidden by permission system."}
+		return &apiError{403, "Forbidden.NoPermission", "This operation is forbidden by permission system."}
 	case k.state == Disabled:
-		return &aliError{409, "Rejected.Disabled", "The request was rejected because the key state is Disabled."}
+		return &apiError{409, "Rejected.Disabled", "The request was rejected because the key state is Disabled."}
 	case k.state == PendingDeletion:
-		return &aliError{409, "Rejected.PendingDeletion", "The request was rejected because the key state is PendingDeletion."}
+		return &apiError{409, "Rejected.PendingDeletion", "The request was rejected because the key state is PendingDeletion."}
 	}
 	return nil
 }
 
-func invalidParam(name string) *aliError {
-	return &aliError{400, "InvalidParameter", `The specified parameter "` + name + `" is not valid.`}
+func invalidParam(name string) *apiError {
+	return &apiError{400, "InvalidParameter", `The specified parameter "` + name + `" is not valid.`}
 }
 
 // encryptionContext parses the EncryptionContext parameter: a JSON object
 // of string values.
-func encryptionContext(params url.Values) (map[string]string, *aliError) {
+func encryptionContext(params url.Values) (map[string]string, *apiError) {
 	s := params.Get("EncryptionContext")
 	if s == "" {
 		return nil, nil
@@ -441,17 +386,17 @@ func encryptionContext(params url.Values) (map[string]string, *aliError) {
 	return ec, nil
 }
 
-func dryRun(params url.Values) *aliError {
+func dryRun(params url.Values) *apiError {
 	if params.Get("DryRun") == "true" {
-		return &aliError{400, "DryRunOperation", "Request validation has been passed with DryRun flag set."}
+		return &apiError{400, "DryRunOperation", "Request validation has been passed with DryRun flag set."}
 	}
 	return nil
 }
 
-func (f *Ali) generateDataKey(params url.Values) (map[string]any, *aliError) {
+func (f *Ali) generateDataKey(params url.Values) (map[string]any, *apiError) {
 	keyID := params.Get("KeyId")
 	if keyID == "" {
-		return nil, &aliError{400, "MissingParameter", `The parameter "KeyId" is needed but not provided.`}
+		return nil, &apiError{400, "MissingParameter", `The parameter "KeyId" is needed but not provided.`}
 	}
 	n := 32
 	switch spec := params.Get("KeySpec"); spec {
@@ -459,7 +404,7 @@ func (f *Ali) generateDataKey(params url.Values) (map[string]any, *aliError) {
 	case "AES_128":
 		n = 16
 	default:
-		return nil, &aliError{400, "InvalidParameter", "The specified parameter KeySpec is not valid."}
+		return nil, &apiError{400, "InvalidParameter", "The specified parameter KeySpec is not valid."}
 	}
 	if s := params.Get("NumberOfBytes"); s != "" { // wins over KeySpec
 		v, err := strconv.Atoi(s)
@@ -487,7 +432,7 @@ func (f *Ali) generateDataKey(params url.Values) (map[string]any, *aliError) {
 	dk := randomBytes(n)
 	blob, err := k.wrap([]byte(k.version), dk, ec)
 	if err != nil {
-		return nil, &aliError{500, "InternalFailure", "Internal Failure."}
+		return nil, &apiError{500, "InternalFailure", "Internal Failure."}
 	}
 	f.recordIssued(dk)
 	return map[string]any{
@@ -498,12 +443,12 @@ func (f *Ali) generateDataKey(params url.Values) (map[string]any, *aliError) {
 	}, nil
 }
 
-func (f *Ali) decrypt(params url.Values) (map[string]any, *aliError) {
+func (f *Ali) decrypt(params url.Values) (map[string]any, *apiError) {
 	s := params.Get("CiphertextBlob")
 	if s == "" {
-		return nil, &aliError{400, "MissingParameter", `The parameter "CiphertextBlob" is needed but not provided.`}
+		return nil, &apiError{400, "MissingParameter", `The parameter "CiphertextBlob" is needed but not provided.`}
 	}
-	invalid := &aliError{400, "InvalidParameter", "The specified parameter is not valid."}
+	invalid := &apiError{400, "InvalidParameter", "The specified parameter is not valid."}
 	blob, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, invalidParam("CiphertextBlob")

@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -49,23 +48,14 @@ type AWS struct {
 	region  string
 	account string
 	creds   Credentials
-
-	kmu     sync.Mutex
-	keys    map[string]*masterKey // by key id
-	aliases map[string]string     // "alias/name" -> key id
 }
 
 // NewAWS starts a fake AWS KMS for region us-east-1, account 111122223333,
 // accepting the long-term credentials returned by Credentials.
 func NewAWS(t testing.TB) *AWS {
 	t.Helper()
-	a := &AWS{
-		region:  "us-east-1",
-		account: "111122223333",
-		keys:    map[string]*masterKey{},
-		aliases: map[string]string{},
-	}
-	a.server = newServer(t, awsOp, a.handle)
+	a := &AWS{region: "us-east-1", account: "111122223333"}
+	a.server = newServer(t, awsOp, a.handle, a.resolveLocked)
 	a.creds = a.newCredentials("AKIA", false)
 	return a
 }
@@ -94,52 +84,12 @@ func (a *AWS) NewCredentials(sts bool) Credentials {
 func (a *AWS) CreateKey(alias string) (arn string) {
 	id := uuid()
 	k := &masterKey{id: id, arn: a.keyARN(id), secret: randomBytes(32)}
-	a.kmu.Lock()
-	defer a.kmu.Unlock()
-	a.keys[id] = k
-	if alias != "" {
-		if !strings.HasPrefix(alias, "alias/") {
-			alias = "alias/" + alias
-		}
-		a.aliases[alias] = id
-	}
+	a.addKey(k, alias)
 	return k.arn
-}
-
-// SetKeyState sets the state of a key given by id, ARN or alias.
-func (a *AWS) SetKeyState(keyID string, st KeyState) {
-	a.t.Helper()
-	a.kmu.Lock()
-	defer a.kmu.Unlock()
-	k, e := a.resolveLocked(keyID)
-	if e != nil {
-		a.t.Fatalf("kmsfake: SetKeyState: %s", e.Message)
-	}
-	k.state = st
-}
-
-// DenyAccess makes the key policy refuse (deny=true) or allow every
-// operation on the key.
-func (a *AWS) DenyAccess(keyID string, deny bool) {
-	a.t.Helper()
-	a.kmu.Lock()
-	defer a.kmu.Unlock()
-	k, e := a.resolveLocked(keyID)
-	if e != nil {
-		a.t.Fatalf("kmsfake: DenyAccess: %s", e.Message)
-	}
-	k.denied = deny
 }
 
 func (a *AWS) keyARN(id string) string {
 	return "arn:aws:kms:" + a.region + ":" + a.account + ":key/" + id
-}
-
-// awsError is a KMS error answer.
-type awsError struct {
-	Status  int
-	Type    string
-	Message string
 }
 
 func awsOp(r *http.Request) string {
@@ -150,10 +100,10 @@ func (a *AWS) handle(w http.ResponseWriter, r *http.Request, outage Outage) {
 	w.Header().Set("x-amzn-RequestId", uuid())
 	switch outage {
 	case Unavailable:
-		writeAWSError(w, &awsError{503, "ServiceUnavailableException", "Service Unavailable"})
+		writeAWSError(w, &apiError{503, "ServiceUnavailableException", "Service Unavailable"})
 		return
 	case Throttled:
-		writeAWSError(w, &awsError{400, "ThrottlingException", "Rate exceeded"})
+		writeAWSError(w, &apiError{400, "ThrottlingException", "Rate exceeded"})
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -165,51 +115,49 @@ func (a *AWS) handle(w http.ResponseWriter, r *http.Request, outage Outage) {
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/" {
-		writeAWSError(w, &awsError{404, "UnknownOperationException", ""})
+		writeAWSError(w, &apiError{404, "UnknownOperationException", ""})
 		return
 	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-amz-json-1.1" {
-		writeAWSError(w, &awsError{400, "SerializationException", "Unsupported content type " + r.Header.Get("Content-Type")})
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != awsJSON {
+		writeAWSError(w, &apiError{400, "SerializationException", "Unsupported content type " + r.Header.Get("Content-Type")})
 		return
 	}
 	var out any
-	var e *awsError
+	var e *apiError
 	switch r.Header.Get("X-Amz-Target") {
 	case "TrentService.GenerateDataKey":
 		out, e = a.generateDataKey(body)
 	case "TrentService.Decrypt":
 		out, e = a.decrypt(body)
 	default:
-		e = &awsError{400, "UnknownOperationException", ""}
+		e = &apiError{400, "UnknownOperationException", ""}
 	}
 	if e != nil {
 		writeAWSError(w, e)
 		return
 	}
 	b, _ := json.Marshal(out)
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.Write(b)
+	writeJSON(w, awsJSON, http.StatusOK, b)
 }
 
-func writeAWSError(w http.ResponseWriter, e *awsError) {
-	body := map[string]string{"__type": e.Type}
+// writeAWSError answers e as KMS does: {"__type": code, "message": text}.
+func writeAWSError(w http.ResponseWriter, e *apiError) {
+	body := map[string]string{"__type": e.Code}
 	if e.Message != "" {
 		body["message"] = e.Message
 	}
 	b, _ := json.Marshal(body)
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(e.Status)
-	w.Write(b)
+	writeJSON(w, awsJSON, e.Status, b)
 }
+
+const awsJSON = "application/x-amz-json-1.1"
 
 // authenticate checks an AWS Signature Version 4 Authorization header
 // (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html)
 // against the fake's credentials. It recomputes the signature from the
 // headers the request says it signed, the request line and the body.
-func (a *AWS) authenticate(r *http.Request, body []byte) *awsError {
-	bad := func(typ, msg string) *awsError { return &awsError{400, typ, msg} }
+func (a *AWS) authenticate(r *http.Request, body []byte) *apiError {
+	bad := func(typ, msg string) *apiError { return &apiError{400, typ, msg} }
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		return bad("MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -385,8 +333,8 @@ func hmacSHA256(key []byte, msg string) []byte {
 }
 
 // resolveLocked finds a key by id, key ARN, alias name or alias ARN.
-func (a *AWS) resolveLocked(keyID string) (*masterKey, *awsError) {
-	notFound := func(what string) *awsError { return &awsError{400, "NotFoundException", what} }
+func (a *AWS) resolveLocked(keyID string) (*masterKey, *apiError) {
+	notFound := func(what string) *apiError { return &apiError{400, "NotFoundException", what} }
 	id := keyID
 	if rest, ok := strings.CutPrefix(keyID, "arn:aws:kms:"); ok {
 		parts := strings.SplitN(rest, ":", 3)
@@ -413,27 +361,27 @@ func (a *AWS) resolveLocked(keyID string) (*masterKey, *awsError) {
 }
 
 // usable applies the key policy and the key state for operation op.
-func (a *AWS) usable(k *masterKey, op string) *awsError {
+func (a *AWS) usable(k *masterKey, op string) *apiError {
 	switch {
 	case k.denied:
-		return &awsError{400, "AccessDeniedException", "User: arn:aws:iam::" + a.account + ":user/kmsfake is not authorized to perform: kms:" + op +
+		return &apiError{400, "AccessDeniedException", "User: arn:aws:iam::" + a.account + ":user/kmsfake is not authorized to perform: kms:" + op +
 			" on resource: " + k.arn + " because no identity-based policy allows the kms:" + op + " action"}
 	case k.state == Disabled:
-		return &awsError{400, "DisabledException", k.arn + " is disabled."}
+		return &apiError{400, "DisabledException", k.arn + " is disabled."}
 	case k.state == PendingDeletion:
-		return &awsError{400, "KMSInvalidStateException", k.arn + " is pending deletion."}
+		return &apiError{400, "KMSInvalidStateException", k.arn + " is pending deletion."}
 	}
 	return nil
 }
 
-func decodeAWSJSON(body []byte, v any) *awsError {
+func decodeAWSJSON(body []byte, v any) *apiError {
 	if err := json.Unmarshal(body, v); err != nil {
-		return &awsError{400, "SerializationException", "Start of structure or map found where not expected."}
+		return &apiError{400, "SerializationException", "Start of structure or map found where not expected."}
 	}
 	return nil
 }
 
-func (a *AWS) generateDataKey(body []byte) (any, *awsError) {
+func (a *AWS) generateDataKey(body []byte) (any, *apiError) {
 	var in struct {
 		KeyId             *string
 		KeySpec           *string
@@ -445,21 +393,21 @@ func (a *AWS) generateDataKey(body []byte) (any, *awsError) {
 		return nil, e
 	}
 	if in.KeyId == nil {
-		return nil, &awsError{400, "ValidationException", "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"}
+		return nil, &apiError{400, "ValidationException", "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"}
 	}
 	n := 0
 	switch {
 	case (in.KeySpec == nil) == (in.NumberOfBytes == nil):
-		return nil, &awsError{400, "ValidationException", "Please specify either number of bytes or key spec."}
+		return nil, &apiError{400, "ValidationException", "Please specify either number of bytes or key spec."}
 	case in.KeySpec != nil && *in.KeySpec == "AES_256":
 		n = 32
 	case in.KeySpec != nil && *in.KeySpec == "AES_128":
 		n = 16
 	case in.KeySpec != nil:
-		return nil, &awsError{400, "ValidationException", "1 validation error detected: Value '" + *in.KeySpec +
+		return nil, &apiError{400, "ValidationException", "1 validation error detected: Value '" + *in.KeySpec +
 			"' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]"}
 	case *in.NumberOfBytes < 1 || *in.NumberOfBytes > 1024:
-		return nil, &awsError{400, "ValidationException", "1 validation error detected: Value '" + strconv.Itoa(*in.NumberOfBytes) +
+		return nil, &apiError{400, "ValidationException", "1 validation error detected: Value '" + strconv.Itoa(*in.NumberOfBytes) +
 			"' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024"}
 	default:
 		n = *in.NumberOfBytes
@@ -474,18 +422,18 @@ func (a *AWS) generateDataKey(body []byte) (any, *awsError) {
 		return nil, e
 	}
 	if in.DryRun {
-		return nil, &awsError{412, "DryRunOperationException", "The request would have succeeded, but the DryRun option is set."}
+		return nil, &apiError{412, "DryRunOperationException", "The request would have succeeded, but the DryRun option is set."}
 	}
 	dk := randomBytes(n)
 	blob, err := k.wrap(append([]byte{1}, k.id...), dk, in.EncryptionContext)
 	if err != nil {
-		return nil, &awsError{500, "KMSInternalException", ""}
+		return nil, &apiError{500, "KMSInternalException", ""}
 	}
 	a.recordIssued(dk)
 	return map[string]any{"CiphertextBlob": blob, "KeyId": k.arn, "Plaintext": dk}, nil
 }
 
-func (a *AWS) decrypt(body []byte) (any, *awsError) {
+func (a *AWS) decrypt(body []byte) (any, *apiError) {
 	var in struct {
 		CiphertextBlob      *string
 		KeyId               *string
@@ -497,27 +445,27 @@ func (a *AWS) decrypt(body []byte) (any, *awsError) {
 		return nil, e
 	}
 	if in.CiphertextBlob == nil {
-		return nil, &awsError{400, "ValidationException", "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"}
+		return nil, &apiError{400, "ValidationException", "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"}
 	}
 	blob, err := base64.StdEncoding.DecodeString(*in.CiphertextBlob)
 	if err != nil {
-		return nil, &awsError{400, "SerializationException", "Base64 encoded blob is invalid."}
+		return nil, &apiError{400, "SerializationException", "Base64 encoded blob is invalid."}
 	}
-	invalid := &awsError{400, "InvalidCiphertextException", ""}
+	invalid := &apiError{400, "InvalidCiphertextException", ""}
 	const headerLen = 1 + 36
 	if len(blob) < headerLen || blob[0] != 1 {
 		return nil, invalid
 	}
 	a.kmu.Lock()
 	k, ok := a.keys[string(blob[1:headerLen])]
-	var e *awsError
+	var e *apiError
 	switch {
 	case !ok:
 		e = invalid
 	case in.KeyId != nil:
 		var want *masterKey
 		if want, e = a.resolveLocked(*in.KeyId); e == nil && want != k {
-			e = &awsError{400, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation."}
+			e = &apiError{400, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation."}
 		}
 	}
 	if e == nil {
@@ -528,10 +476,10 @@ func (a *AWS) decrypt(body []byte) (any, *awsError) {
 		return nil, e
 	}
 	if in.EncryptionAlgorithm != "" && in.EncryptionAlgorithm != "SYMMETRIC_DEFAULT" {
-		return nil, &awsError{400, "InvalidKeyUsageException", "You cannot use " + in.EncryptionAlgorithm + " with a symmetric key."}
+		return nil, &apiError{400, "InvalidKeyUsageException", "You cannot use " + in.EncryptionAlgorithm + " with a symmetric key."}
 	}
 	if in.DryRun {
-		return nil, &awsError{412, "DryRunOperationException", "The request would have succeeded, but the DryRun option is set."}
+		return nil, &apiError{412, "DryRunOperationException", "The request would have succeeded, but the DryRun option is set."}
 	}
 	dk, err := k.unwrap(blob, headerLen, in.EncryptionContext)
 	if err != nil {

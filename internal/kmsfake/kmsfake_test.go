@@ -52,6 +52,15 @@ func awsCall(t *testing.T, f *AWS, c Credentials, region string, at time.Time, t
 	return resp.StatusCode, out
 }
 
+// spoiled returns c with a wrong secret, and c under an access key id the
+// fake does not know.
+func spoiled(c Credentials, unknownID string) (wrongSecret, unknownKey Credentials) {
+	wrongSecret, unknownKey = c, c
+	wrongSecret.AccessKeySecret += "x"
+	unknownKey.AccessKeyID = unknownID
+	return wrongSecret, unknownKey
+}
+
 func TestAWSSignatureV4(t *testing.T) {
 	f := NewAWS(t)
 	arn := f.CreateKey("")
@@ -67,10 +76,7 @@ func TestAWSSignatureV4(t *testing.T) {
 		t.Fatalf("STS credentials: %d %v", status, out)
 	}
 
-	wrong := f.Credentials()
-	wrong.AccessKeySecret += "x"
-	unknown := f.Credentials()
-	unknown.AccessKeyID = "AKIANOTKNOWN"
+	wrong, unknown := spoiled(f.Credentials(), "AKIANOTKNOWN")
 	for _, c := range []struct {
 		name   string
 		creds  Credentials
@@ -298,10 +304,7 @@ func TestAliSignatureV3(t *testing.T) {
 	if status, out := aliCall(t, f, aliReq{action: "GenerateDataKey", query: gen, creds: sts}); status != 200 {
 		t.Fatalf("STS: %d %v", status, out)
 	}
-	wrong := f.Credentials()
-	wrong.AccessKeySecret += "x"
-	unknown := f.Credentials()
-	unknown.AccessKeyID = "LTAInotknown"
+	wrong, unknown := spoiled(f.Credentials(), "LTAInotknown")
 	for _, c := range []struct {
 		name   string
 		req    aliReq

@@ -38,6 +38,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -108,6 +109,9 @@ type server struct {
 	t       testing.TB
 	opOf    func(r *http.Request) string // the operation a request names
 	handler func(w http.ResponseWriter, r *http.Request, outage Outage)
+	// resolveLocked finds a key the way the fake's service names keys;
+	// kmu is held.
+	resolveLocked func(keyID string) (*masterKey, *apiError)
 
 	mu      sync.Mutex
 	addr    string
@@ -120,6 +124,19 @@ type server struct {
 	calls   map[string]int
 	issued  [][]byte
 	now     func() time.Time
+
+	kmu      sync.Mutex            // guards the keys, and what a fake keeps with them
+	keys     map[string]*masterKey // by key id
+	versions map[string]*masterKey // by key version id (Alibaba)
+	aliases  map[string]string     // "alias/name" -> key id
+}
+
+// apiError is an error answer: the HTTP status and the service's error
+// code and message.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
 }
 
 type credEntry struct {
@@ -127,16 +144,21 @@ type credEntry struct {
 	expired bool
 }
 
-func newServer(t testing.TB, opOf func(*http.Request) string, h func(http.ResponseWriter, *http.Request, Outage)) *server {
+func newServer(t testing.TB, opOf func(*http.Request) string, h func(http.ResponseWriter, *http.Request, Outage),
+	resolveLocked func(string) (*masterKey, *apiError)) *server {
 	t.Helper()
 	s := &server{
-		t:       t,
-		opOf:    opOf,
-		handler: h,
-		creds:   map[string]*credEntry{},
-		calls:   map[string]int{},
-		now:     time.Now,
-		stalled: make(chan struct{}),
+		t:             t,
+		opOf:          opOf,
+		handler:       h,
+		resolveLocked: resolveLocked,
+		creds:         map[string]*credEntry{},
+		calls:         map[string]int{},
+		now:           time.Now,
+		stalled:       make(chan struct{}),
+		keys:          map[string]*masterKey{},
+		versions:      map[string]*masterKey{},
+		aliases:       map[string]string{},
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -299,6 +321,58 @@ func (s *server) clock() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.now()
+}
+
+// addKey keeps k, under alias ("alias/name" or "name") when that is not
+// empty.
+func (s *server) addKey(k *masterKey, alias string) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.keys[k.id] = k
+	if k.version != "" {
+		s.versions[k.version] = k
+	}
+	if alias != "" {
+		if !strings.HasPrefix(alias, "alias/") {
+			alias = "alias/" + alias
+		}
+		s.aliases[alias] = k.id
+	}
+}
+
+// SetKeyState sets the state of a key given as the service takes it (AWS:
+// id, ARN or alias; Alibaba: id or alias).
+func (s *server) SetKeyState(keyID string, st KeyState) {
+	s.t.Helper()
+	s.withKey("SetKeyState", keyID, func(k *masterKey) { k.state = st })
+}
+
+// DenyAccess makes the key policy (AWS) or the permission system (Alibaba)
+// refuse (deny=true) or allow every operation on the key.
+func (s *server) DenyAccess(keyID string, deny bool) {
+	s.t.Helper()
+	s.withKey("DenyAccess", keyID, func(k *masterKey) { k.denied = deny })
+}
+
+// withKey runs f on the key named keyID, failing the test when there is
+// none.
+func (s *server) withKey(what, keyID string, f func(*masterKey)) {
+	s.t.Helper()
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	k, e := s.resolveLocked(keyID)
+	if e != nil {
+		s.t.Fatalf("kmsfake: %s: %s", what, e.Message)
+	}
+	f(k)
+}
+
+// writeJSON writes an answer with a JSON body.
+func writeJSON(w http.ResponseWriter, contentType string, status int, body []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 // masterKey is a fake KMS key: a 256-bit secret that never leaves the fake.

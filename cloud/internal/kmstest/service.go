@@ -1,4 +1,4 @@
-package alikms_test
+package kmstest
 
 import (
 	"bytes"
@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/csrfn/csrfn/cloud/alikms"
 	"github.com/csrfn/csrfn/core/apierr"
 	"github.com/csrfn/csrfn/core/keystore"
 	"github.com/csrfn/csrfn/core/params"
@@ -101,7 +100,7 @@ func (r *serviceRig) records(t *testing.T) []string {
 
 // checkNoSecrets looks for every data key the fake issued and every
 // private key the service sealed in the log and in text.
-func (r *serviceRig) checkNoSecrets(t *testing.T, f *kmsfake.Ali, texts ...string) {
+func (r *serviceRig) checkNoSecrets(t *testing.T, f Fake, texts ...string) {
 	t.Helper()
 	secrets := append(f.IssuedDataKeys(), r.sealer.plaintexts()...)
 	for _, text := range append(texts, r.log.String()) {
@@ -111,10 +110,13 @@ func (r *serviceRig) checkNoSecrets(t *testing.T, f *kmsfake.Ali, texts ...strin
 	}
 }
 
-func TestServiceStoresEnvelopeSealedKey(t *testing.T) {
-	f := kmsfake.NewAli(t)
-	keyID := f.CreateKey("csrfn")
-	env := alikms.Sealer(newKMS(t, f, "alias/csrfn", nil, fastOptions()), nil)
+// serviceStoresEnvelopeSealedKey runs the real service with the adapter's
+// sealer: the record holds the envelope-sealed key, which a Keyring opens
+// back to the private key of the CSR, and no secret reaches the log.
+func serviceStoresEnvelopeSealedKey(t *testing.T, b Backend) {
+	f := b.NewFake(t)
+	id := f.CreateKey("csrfn")
+	env := b.Sealer(t, f, "alias/csrfn", kmsfake.Credentials{}, Fast)
 	rig := newServiceRig(t, env)
 
 	res := rig.run(t)
@@ -134,7 +136,7 @@ func TestServiceStoresEnvelopeSealedKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	sk := rec.SealedKey
-	if sk.Scheme != alikms.Scheme || sk.KeyID != keyID || len(sk.WrappedKey) == 0 || len(sk.Nonce) == 0 || len(sk.Ciphertext) == 0 {
+	if sk.Scheme != b.Scheme || sk.KeyID != id || len(sk.WrappedKey) == 0 || len(sk.Nonce) == 0 || len(sk.Ciphertext) == 0 {
 		t.Fatalf("sealed key %+v", sk)
 	}
 	var raw struct{ SealedKey map[string]any }
@@ -142,11 +144,11 @@ func TestServiceStoresEnvelopeSealedKey(t *testing.T) {
 		t.Fatalf("stored JSON lacks SealedKey.WrappedKey: %s", data)
 	}
 
-	local, err := seal.NewLocal(randomBytes(seal.MasterKeySize), rand.Reader)
+	local, err := seal.NewLocal(RandomBytes(seal.MasterKeySize), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring := seal.Keyring{seal.SchemeLocal: local, alikms.Scheme: env}
+	ring := seal.Keyring{seal.SchemeLocal: local, b.Scheme: env}
 	key, err := record.OpenKey(context.Background(), rec, ring)
 	if err != nil {
 		t.Fatal(err)
@@ -172,11 +174,13 @@ func TestServiceStoresEnvelopeSealedKey(t *testing.T) {
 	rig.checkNoSecrets(t, f, string(data))
 }
 
-func TestServiceKMSOutage(t *testing.T) {
+// serviceKMSOutage: a KMS outage makes the service answer Internal.Error,
+// store nothing and leak nothing; it works again once KMS is back.
+func serviceKMSOutage(t *testing.T, b Backend) {
 	for _, outage := range []kmsfake.Outage{kmsfake.Unavailable, kmsfake.Refused, kmsfake.Throttled} {
 		t.Run(outage.String(), func(t *testing.T) {
-			f := kmsfake.NewAli(t)
-			env := alikms.Sealer(newKMS(t, f, f.CreateKey(""), nil, fastOptions()), nil)
+			f := b.NewFake(t)
+			env := b.Sealer(t, f, f.CreateKey(""), kmsfake.Credentials{}, Fast)
 			rig := newServiceRig(t, env)
 			f.SetOutage(outage)
 			res := rig.run(t)
@@ -205,17 +209,19 @@ func TestServiceKMSOutage(t *testing.T) {
 	}
 }
 
-func TestServiceSealingRefused(t *testing.T) {
-	f := kmsfake.NewAli(t)
-	keyID := f.CreateKey("")
-	env := alikms.Sealer(newKMS(t, f, keyID, nil, fastOptions()), nil)
+// serviceSealingRefused: KMS refusing to seal (access denied, a disabled
+// key) makes the service answer EncodeKeyError, not an outage.
+func serviceSealingRefused(t *testing.T, b Backend) {
+	f := b.NewFake(t)
+	id := f.CreateKey("")
+	env := b.Sealer(t, f, id, kmsfake.Credentials{}, Fast)
 	rig := newServiceRig(t, env)
 	for _, c := range []struct {
 		name        string
 		setup, undo func()
 	}{
-		{"access denied", func() { f.DenyAccess(keyID, true) }, func() { f.DenyAccess(keyID, false) }},
-		{"disabled key", func() { f.SetKeyState(keyID, kmsfake.Disabled) }, func() { f.SetKeyState(keyID, kmsfake.Enabled) }},
+		{"access denied", func() { f.DenyAccess(id, true) }, func() { f.DenyAccess(id, false) }},
+		{"disabled key", func() { f.SetKeyState(id, kmsfake.Disabled) }, func() { f.SetKeyState(id, kmsfake.Enabled) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.setup()
