@@ -20,7 +20,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,51 +28,23 @@ import (
 	"github.com/csrfn/csrfn/core/record"
 	"github.com/csrfn/csrfn/core/seal"
 	"github.com/csrfn/csrfn/core/service"
+	"github.com/csrfn/csrfn/internal/testkit"
 )
 
 const fixedID = "0AEDAF20-4DDF-4165-8750-47FF9C1929C9"
-
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logSink) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, s := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
-		if s == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v", err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // harness is a Binding over a real file store and a real local sealer.
 type harness struct {
 	dir     string
 	store   *keystore.File
 	sealer  *seal.Local
-	logs    *logSink
+	logs    *testkit.SyncBuffer
 	binding *httpapi.Binding
 }
 
 func newHarness(t *testing.T, edit func(*service.Config)) *harness {
 	t.Helper()
-	h := &harness{dir: filepath.Join(t.TempDir(), "store"), logs: &logSink{}}
+	h := &harness{dir: filepath.Join(t.TempDir(), "store"), logs: &testkit.SyncBuffer{}}
 	var err error
 	h.store, err = keystore.OpenFile(h.dir)
 	if err != nil {
@@ -239,7 +210,7 @@ func TestServeErrors(t *testing.T) {
 			if got := h.files(t); len(got) != 0 {
 				t.Errorf("a refused request stored %q", got)
 			}
-			lines := h.logs.lines(t)
+			lines := h.logs.JSONLines(t)
 			if len(lines) != 1 || lines[0]["Code"] != tc.code || lines[0]["Status"] != float64(tc.status) || lines[0]["RequestId"] != fixedID {
 				t.Errorf("log lines %v", lines)
 			}
@@ -415,7 +386,7 @@ func TestServeSuccess(t *testing.T) {
 			if !slices.Equal(rec.SANs, tc.sans) || rec.Csr != b.Csr || rec.RequestId != b.RequestId {
 				t.Errorf("record SANs %q (want %q), or Csr/RequestId differ", rec.SANs, tc.sans)
 			}
-			lines := h.logs.lines(t)
+			lines := h.logs.JSONLines(t)
 			if len(lines) != 1 || lines[0]["PubMd5"] != b.PubMd5 || lines[0]["Status"] != float64(200) || lines[0]["RequestId"] != b.RequestId {
 				t.Errorf("log lines %v", lines)
 			}
@@ -572,15 +543,9 @@ func TestBearerToken(t *testing.T) {
 	if resp.Status != 401 {
 		t.Errorf("unauthorised PUT: %d, want 401", resp.Status)
 	}
-	if strings.Contains(h.logsString(), token) {
+	if strings.Contains(h.logs.String(), token) {
 		t.Error("the log shows the token")
 	}
-}
-
-func (h *harness) logsString() string {
-	h.logs.mu.Lock()
-	defer h.logs.mu.Unlock()
-	return h.logs.buf.String()
 }
 
 type failStore struct{}
@@ -605,7 +570,7 @@ func TestServeInternalError(t *testing.T) {
 		if !bytes.Contains(resp.Body, []byte("The request processing has failed due to backend service exception.")) || !bytes.Contains(resp.Body, []byte("Internal.Error")) {
 			t.Errorf("%s: body %s", format, resp.Body)
 		}
-		l := h.logs.lines(t)
+		l := h.logs.JSONLines(t)
 		if len(l) != 1 || !strings.Contains(l[0]["Cause"].(string), "INTERNAL-DETAIL") || l[0]["RequestId"] != fixedID || l[0]["level"] != "ERROR" {
 			t.Errorf("%s: log %v", format, l)
 		}
@@ -643,7 +608,7 @@ func TestServeHTTP(t *testing.T) {
 	if rec.Code != 405 || rec.Header().Get("Allow") != "GET, POST" {
 		t.Errorf("DELETE: %d %v", rec.Code, rec.Header())
 	}
-	if n := len(h.logs.lines(t)); n != 4 {
+	if n := len(h.logs.JSONLines(t)); n != 4 {
 		t.Errorf("%d log lines for 4 requests", n)
 	}
 }

@@ -39,45 +39,11 @@ import (
 	"github.com/csrfn/csrfn/core/request"
 	"github.com/csrfn/csrfn/core/seal"
 	"github.com/csrfn/csrfn/core/service"
+	"github.com/csrfn/csrfn/internal/testkit"
 )
 
 // fixedNow is the clock of every test service.
 var fixedNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.FixedZone("CST", 8*3600))
-
-// syncBuffer is a log sink safe for concurrent requests.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the JSON log lines.
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v", err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // recordingSealer seals with a real seal.Local (or fails with err) and keeps
 // a copy of every plaintext it was handed: the service zeroes its own.
@@ -136,7 +102,7 @@ type env struct {
 	master  []byte
 	local   *seal.Local
 	sealer  *recordingSealer
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 	svc     *service.Service
 	binding *httpapi.Binding
 }
@@ -146,7 +112,7 @@ const fixedID = "0AEDAF20-4DDF-4165-8750-47FF9C1929C9"
 // newEnv builds an env; edit may change the service's Config.
 func newEnv(t *testing.T, edit func(*service.Config, *env)) *env {
 	t.Helper()
-	e := &env{dir: filepath.Join(t.TempDir(), "store"), logs: &syncBuffer{}}
+	e := &env{dir: filepath.Join(t.TempDir(), "store"), logs: &testkit.SyncBuffer{}}
 	var err error
 	e.store, err = keystore.OpenFile(e.dir)
 	if err != nil {
@@ -411,7 +377,7 @@ func TestRunStoresRecord(t *testing.T) {
 	assertNoLeak(t, secrets, texts)
 
 	// The log line of a success.
-	lines := e.logs.lines(t)
+	lines := e.logs.JSONLines(t)
 	if len(lines) != 1 {
 		t.Fatalf("%d log lines, want 1", len(lines))
 	}
@@ -442,7 +408,7 @@ func TestPlatformRequestID(t *testing.T) {
 	res := e.svc.Run(ctx, "REQ-2", params.Set{})
 	res.Start = fixedNow.Add(-1500 * time.Microsecond)
 	e.svc.Log(ctx, res)
-	l := e.logs.lines(t)[0]
+	l := e.logs.JSONLines(t)[0]
 	if l["PlatformRequestId"] != "fc-req-42" || l["RequestId"] != "REQ-2" {
 		t.Errorf("log ids %v %v", l["PlatformRequestId"], l["RequestId"])
 	}
@@ -605,7 +571,7 @@ func TestForcedFailures(t *testing.T) {
 				t.Errorf("the store directory holds %d files after a failure", len(got))
 			}
 
-			lines := e.logs.lines(t)
+			lines := e.logs.JSONLines(t)
 			if len(lines) != 1 {
 				t.Fatalf("%d log lines, want 1", len(lines))
 			}

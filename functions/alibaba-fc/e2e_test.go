@@ -10,8 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,42 +23,17 @@ import (
 
 const eventsDir = "../../deploy/events/alibaba-fc"
 
-var (
-	mainOnce sync.Once
-	mainPath string
-	mainErr  error
-)
-
-// fcMain builds the function for the host with the test hook that lets a
+// mainBuild is the function for the host with the test hook that lets a
 // request force a panic (build tag csrfn_testhooks).
+var mainBuild = testkit.GoBuild{Name: "main", Tags: "csrfn_testhooks"}
+
+// fcMain returns the path of mainBuild, built on first use.
 func fcMain(t testing.TB) string {
 	t.Helper()
-	mainOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "csrfn-fc-")
-		if err != nil {
-			mainErr = err
-			return
-		}
-		mainPath = filepath.Join(dir, "main")
-		cmd := exec.Command("go", "build", "-tags", "csrfn_testhooks", "-trimpath", "-o", mainPath, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			mainErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if mainErr != nil {
-		t.Fatal(mainErr)
-	}
-	return mainPath
+	return mainBuild.Path(t)
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if mainPath != "" {
-		os.RemoveAll(filepath.Dir(mainPath))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { mainBuild.TestMain(m) }
 
 type e2eOutcome struct {
 	status int      // HTTP trigger status
@@ -88,19 +61,13 @@ type fcHTTP struct {
 }
 
 func startFC(t *testing.T) (emu *fcemu.Emulator, store string, key []byte) {
-	key, keyB64 := testkit.MasterKey(t)
-	store = filepath.Join(t.TempDir(), "store")
-	emu = fcemu.Start(t, fcMain(t), []string{"CSRFN_STORE=file://" + store, "CSRFN_MASTER_KEY=" + keyB64})
-	return emu, store, key
+	store, key, env := testkit.FileStoreEnv(t)
+	return fcemu.Start(t, fcMain(t), env), store, key
 }
 
 func TestFCEverySampleEvent(t *testing.T) {
 	emu, store, key := startFC(t)
-	files, err := filepath.Glob(filepath.Join(eventsDir, "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no sample events in %s: %v", eventsDir, err)
-	}
-	for _, f := range files {
+	for _, f := range testkit.SampleEvents(t, eventsDir) {
 		name := filepath.Base(f)
 		want, ok := fcOutcomes[name]
 		if !ok {
@@ -108,10 +75,7 @@ func TestFCEverySampleEvent(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			payload, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			payload := testkit.ReadFile(t, f)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			res, err := emu.Invoke(ctx, payload, fcemu.WithTimeout(50*time.Second))
@@ -138,19 +102,7 @@ func TestFCEverySampleEvent(t *testing.T) {
 				}
 				body = []byte(h.Body)
 			}
-			if want.batch != nil {
-				if got := testkit.Codes(t, body); !slices.Equal(got, want.batch) {
-					t.Fatalf("batch codes %q, want %q", got, want.batch)
-				}
-			}
-			var cns []string
-			for _, is := range testkit.IssuedIn(t, body) {
-				cns = append(cns, is.CommonName)
-				testkit.CheckCSR(t, store, key, is.PubMd5, is.Csr)
-			}
-			if !slices.Equal(cns, want.cn) {
-				t.Fatalf("CSRs for %q, want %q\n%s", cns, want.cn, body)
-			}
+			testkit.CheckIssued(t, store, key, body, want.cn, want.batch)
 		})
 	}
 	if v := emu.Violations(); len(v) > 0 {
@@ -240,12 +192,7 @@ func TestFCOutcomeRules(t *testing.T) {
 		}
 	}
 
-	if err := os.RemoveAll(store); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(store, []byte("not a directory"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testkit.BreakStore(t, store)
 	res, err := emu.Invoke(ctx, []byte(`{"Requests":[{"CommonName":"x.example","KeyAlgorithm":"EC_prime256v1"},{"CommonName":""}]}`))
 	if err != nil {
 		t.Fatal(err)
@@ -259,11 +206,7 @@ func TestFCOutcomeRules(t *testing.T) {
 	if strings.Contains(res.Error.Message, store) {
 		t.Fatalf("function error leaks an internal cause: %s", res.Error.Message)
 	}
-	payload, err := os.ReadFile(filepath.Join(eventsDir, "http-get-query.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err = emu.Invoke(ctx, payload)
+	res, err = emu.Invoke(ctx, testkit.ReadFile(t, filepath.Join(eventsDir, "http-get-query.json")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,10 +221,7 @@ func TestFCOutcomeRules(t *testing.T) {
 // whose response it prints (`make invoke-fc EVENT=…`).
 func TestInvokeEvent(t *testing.T) {
 	event, show := testkit.EventFromEnv(t, filepath.Join(eventsDir, "direct-one.json"))
-	payload, err := os.ReadFile(event)
-	if err != nil {
-		t.Fatal(err)
-	}
+	payload := testkit.ReadFile(t, event)
 	emu, store, key := startFC(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -297,17 +237,7 @@ func TestInvokeEvent(t *testing.T) {
 			testkit.PrintResponse(res.Payload)
 		}
 	}
-	body := res.Payload
-	var h fcHTTP
-	if json.Unmarshal(res.Payload, &h) == nil && h.StatusCode != 0 {
-		body = []byte(h.Body)
-	}
-	for _, is := range testkit.IssuedIn(t, body) {
-		testkit.CheckCSR(t, store, key, is.PubMd5, is.Csr)
-	}
-	if !show && len(testkit.IssuedIn(t, body)) != 1 {
-		t.Fatalf("direct-one.json gave %s", res.Payload)
-	}
+	testkit.CheckInvokedEvent(t, store, key, res.Payload, show)
 }
 
 // BenchmarkColdStart starts the real binary under the emulator b.N times
@@ -316,12 +246,9 @@ func TestInvokeEvent(t *testing.T) {
 // request, and the peak RSS of the process after that invocation.
 func BenchmarkColdStart(b *testing.B) {
 	bin := fcMain(b)
-	payload := []byte(`{"CommonName":"cold.example.com","KeyAlgorithm":"RSA_2048"}`)
-	var inits, firsts, rss []float64
-	for range b.N {
-		_, keyB64 := testkit.MasterKey(b)
-		emu := fcemu.Start(b, bin, []string{"CSRFN_STORE=file://" + filepath.Join(b.TempDir(), "store"), "CSRFN_MASTER_KEY=" + keyB64})
-		res, err := emu.Invoke(context.Background(), payload, fcemu.WithTimeout(60*time.Second))
+	testkit.BenchColdStarts(b, func(env []string) (testkit.ColdStart, func()) {
+		emu := fcemu.Start(b, bin, env)
+		res, err := emu.Invoke(context.Background(), testkit.ColdStartPayload, fcemu.WithTimeout(60*time.Second))
 		if err != nil || res.IsError {
 			b.Fatalf("invoke: %v %+v", err, res.Error)
 		}
@@ -330,18 +257,10 @@ func BenchmarkColdStart(b *testing.B) {
 		if !ok1 || !ok2 {
 			b.Fatal("no cold start figures")
 		}
-		inits = append(inits, float64(next.Microseconds())/1000)
-		firsts = append(firsts, float64(first.Microseconds())/1000)
-		kib, err := testkit.PeakRSS(emu.Pid())
-		if err != nil {
-			b.Fatal(err)
+		return testkit.ColdStart{Init: next, FirstResponse: first, Pid: emu.Pid()}, func() {
+			if err := emu.Kill(); err != nil {
+				b.Fatal(err)
+			}
 		}
-		rss = append(rss, float64(kib)/1024)
-		if err := emu.Kill(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(testkit.Percentile(inits, 50), "init-ms")
-	b.ReportMetric(testkit.Percentile(firsts, 50), "first-response-ms")
-	b.ReportMetric(testkit.Percentile(rss, 50), "peak-rss-MiB")
+	})
 }

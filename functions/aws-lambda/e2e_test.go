@@ -10,12 +10,10 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,52 +31,21 @@ import (
 
 const eventsDir = "../../deploy/events/aws-lambda"
 
-var (
-	bootOnce sync.Once
-	bootPath string
-	bootErr  error
-)
-
-// bootstrap builds the function for the host, as `make build` does for
+// bootBuild is the function for the host, as `make build` builds it for
 // arm64: static, with the lambda.norpc tag.
+var bootBuild = testkit.GoBuild{Name: "bootstrap", Tags: "lambda.norpc"}
+
+// bootstrap returns the path of bootBuild, built on first use; the
+// emulator runs on Linux only.
 func bootstrap(t testing.TB) string {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("the Runtime Interface Emulator runs on Linux only")
 	}
-	bootOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "csrfn-bootstrap-")
-		if err != nil {
-			bootErr = err
-			return
-		}
-		bootPath = filepath.Join(dir, "bootstrap")
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootPath, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bootErr = &buildError{err: err, out: string(out)}
-		}
-	})
-	if bootErr != nil {
-		t.Fatal(bootErr)
-	}
-	return bootPath
+	return bootBuild.Path(t)
 }
 
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + e.out }
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if bootPath != "" {
-		os.RemoveAll(filepath.Dir(bootPath))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { bootBuild.TestMain(m) }
 
 // e2eOutcome is what a sample event must produce.
 type e2eOutcome struct {
@@ -131,16 +98,10 @@ func (h e2eHTTP) header(name string) string {
 }
 
 func TestRIEEverySampleEvent(t *testing.T) {
-	boot := bootstrap(t)
-	key, keyB64 := testkit.MasterKey(t)
-	store := filepath.Join(t.TempDir(), "store")
-	emu := lambdarie.Start(t, boot, []string{"CSRFN_STORE=file://" + store, "CSRFN_MASTER_KEY=" + keyB64})
+	store, key, env := testkit.FileStoreEnv(t)
+	emu := lambdarie.Start(t, bootstrap(t), env)
 
-	files, err := filepath.Glob(filepath.Join(eventsDir, "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no sample events in %s: %v", eventsDir, err)
-	}
-	for _, f := range files {
+	for _, f := range testkit.SampleEvents(t, eventsDir) {
 		name := filepath.Base(f)
 		want, ok := lambdaOutcomes[name]
 		if !ok {
@@ -148,10 +109,7 @@ func TestRIEEverySampleEvent(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			payload, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			payload := testkit.ReadFile(t, f)
 			before := e2eRecords(t, store)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
@@ -199,20 +157,7 @@ func TestRIEEverySampleEvent(t *testing.T) {
 			default:
 				body = res.Payload
 			}
-			if want.batch != nil {
-				if got := testkit.Codes(t, body); !slices.Equal(got, want.batch) {
-					t.Fatalf("batch codes %q, want %q", got, want.batch)
-				}
-			}
-			issued := testkit.IssuedIn(t, body)
-			var cns []string
-			for _, is := range issued {
-				cns = append(cns, is.CommonName)
-				testkit.CheckCSR(t, store, key, is.PubMd5, is.Csr)
-			}
-			if !slices.Equal(cns, want.cn) {
-				t.Fatalf("CSRs for %q, want %q\n%s", cns, want.cn, body)
-			}
+			testkit.CheckIssued(t, store, key, body, want.cn, want.batch)
 			added := e2eRecords(t, store) - before
 			if wantAdded := len(want.cn) + want.stored; added != wantAdded {
 				t.Fatalf("%d records added, want %d", added, wantAdded)
@@ -229,10 +174,8 @@ func TestRIEEverySampleEvent(t *testing.T) {
 // result and not a crash, and a 5xx is a function error whose type is the
 // API code and whose message is the API error object.
 func TestRIEOutcomeRules(t *testing.T) {
-	boot := bootstrap(t)
-	_, keyB64 := testkit.MasterKey(t)
-	store := filepath.Join(t.TempDir(), "store")
-	emu := lambdarie.Start(t, boot, []string{"CSRFN_STORE=file://" + store, "CSRFN_MASTER_KEY=" + keyB64})
+	store, _, env := testkit.FileStoreEnv(t)
+	emu := lambdarie.Start(t, bootstrap(t), env)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -254,12 +197,7 @@ func TestRIEOutcomeRules(t *testing.T) {
 	}
 
 	// Break the store: its directory becomes a file.
-	if err := os.RemoveAll(store); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(store, []byte("not a directory"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testkit.BreakStore(t, store)
 	res, err := emu.Invoke(ctx, []byte(`{"CommonName":"broken.example","KeyAlgorithm":"EC_prime256v1"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -277,11 +215,7 @@ func TestRIEOutcomeRules(t *testing.T) {
 	}
 
 	// An HTTP envelope still gets an HTTP response with the 500.
-	payload, err := os.ReadFile(filepath.Join(eventsDir, "http-api-v2-query.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err = emu.Invoke(ctx, payload)
+	res, err = emu.Invoke(ctx, testkit.ReadFile(t, filepath.Join(eventsDir, "http-api-v2-query.json")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,13 +248,9 @@ func e2eRecords(t testing.TB, dir string) int {
 // whose response it prints (`make invoke-lambda EVENT=…`).
 func TestInvokeEvent(t *testing.T) {
 	event, show := testkit.EventFromEnv(t, filepath.Join(eventsDir, "direct-one.json"))
-	payload, err := os.ReadFile(event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, keyB64 := testkit.MasterKey(t)
-	store := filepath.Join(t.TempDir(), "store")
-	emu := lambdarie.Start(t, bootstrap(t), []string{"CSRFN_STORE=file://" + store, "CSRFN_MASTER_KEY=" + keyB64})
+	payload := testkit.ReadFile(t, event)
+	store, key, env := testkit.FileStoreEnv(t)
+	emu := lambdarie.Start(t, bootstrap(t), env)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	res, err := emu.Invoke(ctx, payload)
@@ -333,17 +263,7 @@ func TestInvokeEvent(t *testing.T) {
 	if res.Status != 200 {
 		t.Fatalf("emulator status %d: %s", res.Status, res.Payload)
 	}
-	body := res.Payload
-	var h e2eHTTP
-	if json.Unmarshal(res.Payload, &h) == nil && h.StatusCode != 0 {
-		body = []byte(h.Body)
-	}
-	for _, is := range testkit.IssuedIn(t, body) {
-		testkit.CheckCSR(t, store, key, is.PubMd5, is.Csr)
-	}
-	if !show && len(testkit.IssuedIn(t, body)) != 1 {
-		t.Fatalf("direct-one.json gave %s", res.Payload)
-	}
+	testkit.CheckInvokedEvent(t, store, key, res.Payload, show)
 }
 
 // BenchmarkColdStart starts the real bootstrap under the emulator b.N times
@@ -353,12 +273,9 @@ func TestInvokeEvent(t *testing.T) {
 // function process after one RSA_2048 invocation.
 func BenchmarkColdStart(b *testing.B) {
 	boot := bootstrap(b)
-	payload := []byte(`{"CommonName":"cold.example.com","KeyAlgorithm":"RSA_2048"}`)
-	var inits, firsts, rss []float64
-	for range b.N {
-		_, keyB64 := testkit.MasterKey(b)
-		emu := lambdarie.Start(b, boot, []string{"CSRFN_STORE=file://" + filepath.Join(b.TempDir(), "store"), "CSRFN_MASTER_KEY=" + keyB64})
-		res, err := emu.Invoke(context.Background(), payload)
+	testkit.BenchColdStarts(b, func(env []string) (testkit.ColdStart, func()) {
+		emu := lambdarie.Start(b, boot, env)
+		res, err := emu.Invoke(context.Background(), testkit.ColdStartPayload)
 		if err != nil || res.IsFunctionError {
 			b.Fatalf("invoke: %v %s", err, res.Payload)
 		}
@@ -366,25 +283,13 @@ func BenchmarkColdStart(b *testing.B) {
 		if !ok {
 			b.Fatal("no cold start figures")
 		}
-		inits = append(inits, ms(cs.RuntimeInit))
-		firsts = append(firsts, ms(cs.ToFirstResponse))
 		pid, err := testkit.PidOf(boot)
 		if err != nil {
 			b.Fatal(err)
 		}
-		kib, err := testkit.PeakRSS(pid)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rss = append(rss, float64(kib)/1024)
-		emu.Stop()
-	}
-	b.ReportMetric(testkit.Percentile(inits, 50), "init-ms")
-	b.ReportMetric(testkit.Percentile(firsts, 50), "first-response-ms")
-	b.ReportMetric(testkit.Percentile(rss, 50), "peak-rss-MiB")
+		return testkit.ColdStart{Init: cs.RuntimeInit, FirstResponse: cs.ToFirstResponse, Pid: pid}, emu.Stop
+	})
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // TestRIEWithS3AndKMS runs the whole Lambda path as deployed, under the
 // emulator: CSRFN_STORE=s3://… on versitygw (a real S3 server that checks

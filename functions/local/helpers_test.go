@@ -25,13 +25,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/csrfn/csrfn/core/record"
 	"github.com/csrfn/csrfn/core/seal"
+	"github.com/csrfn/csrfn/internal/testkit"
 )
 
 // serverBin is the real server binary, built once by TestMain.
@@ -65,32 +65,14 @@ func goTool() string {
 	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 }
 
-// syncBuffer is an io.Writer safe for the exec copier and test readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // server is one run of the real binary.
 type server struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	dir     string // working directory: ./.csrfn lives here
 	base    string // http://127.0.0.1:PORT once listening
-	stdout  *syncBuffer
-	stderr  *syncBuffer
+	stdout  *testkit.SyncBuffer
+	stderr  *testkit.SyncBuffer
 	done    chan struct{} // closed when the process has been waited for
 	waitErr error
 	secrets []string // redacted from anything the test prints
@@ -117,7 +99,7 @@ func launch(t *testing.T, dir string, env ...string) *server {
 	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "CSRFN_LISTEN=") }) {
 		env = append(env, "CSRFN_LISTEN=127.0.0.1:0")
 	}
-	s := &server{t: t, dir: dir, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	s := &server{t: t, dir: dir, stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	for _, kv := range env {
 		if k, v, _ := strings.Cut(kv, "="); (k == "CSRFN_TOKEN" || k == "CSRFN_MASTER_KEY") && v != "" {
 			s.secrets = append(s.secrets, v)
@@ -205,20 +187,13 @@ func (s *server) terminate() int {
 }
 
 // logLines parses stderr as JSON lines; every line must be JSON.
-func (s *server) logLines() []map[string]any {
+func (s *server) logLines() []testkit.LogLine {
 	s.t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimRight(s.stderr.String(), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			s.t.Fatalf("stderr line is not JSON: %q", s.redact(line))
-		}
-		out = append(out, m)
+	lines, err := testkit.ParseJSONLines(s.stderr.String())
+	if err != nil {
+		s.t.Fatalf("stderr: %s", s.redact(err.Error()))
 	}
-	return out
+	return lines
 }
 
 var httpClient = &http.Client{Timeout: 90 * time.Second}

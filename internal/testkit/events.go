@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"testing"
 )
 
@@ -105,4 +106,76 @@ func PrintResponse(payload []byte) {
 		}
 	}
 	fmt.Printf("----- response -----\n%s\n----- end -----\n", payload)
+}
+
+// ResponseBody is the body of a function's response: the body of an HTTP
+// envelope response ({"statusCode": …, "body": …}), else the payload.
+func ResponseBody(payload []byte) []byte {
+	var h struct {
+		StatusCode int    `json:"statusCode"`
+		Body       string `json:"body"`
+	}
+	if json.Unmarshal(payload, &h) == nil && h.StatusCode != 0 {
+		return []byte(h.Body)
+	}
+	return payload
+}
+
+// CheckInvokedEvent checks the response of an event that TestInvokeEvent
+// sent through the real function: every CSR in it passes CheckCSR against
+// the file store and master key, and the default event (show false) gave
+// exactly one.
+func CheckInvokedEvent(t testing.TB, store string, key, payload []byte, show bool) {
+	t.Helper()
+	body := ResponseBody(payload)
+	issued := IssuedIn(t, body)
+	for _, is := range issued {
+		CheckCSR(t, store, key, is.PubMd5, is.Csr)
+	}
+	if !show && len(issued) != 1 {
+		t.Fatalf("direct-one.json gave %s", payload)
+	}
+}
+
+// SampleEvents lists the sample events (*.json) in dir, of which there must
+// be at least one.
+func SampleEvents(t testing.TB, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sample events in %s (%v)", dir, err)
+	}
+	return files
+}
+
+// ReadFile returns the content of the file at path, failing the test when
+// it cannot be read.
+func ReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// CheckIssued checks the CSRs a response body carries: their CommonNames
+// are wantCN, in order, and each passes CheckCSR against the file store and
+// master key. A non-nil wantCodes also asks for a batch whose items have
+// those codes ("" for a success).
+func CheckIssued(t testing.TB, store string, key, body []byte, wantCN, wantCodes []string) {
+	t.Helper()
+	if wantCodes != nil {
+		if got := Codes(t, body); !slices.Equal(got, wantCodes) {
+			t.Fatalf("batch codes %q, want %q", got, wantCodes)
+		}
+	}
+	var cns []string
+	for _, is := range IssuedIn(t, body) {
+		cns = append(cns, is.CommonName)
+		CheckCSR(t, store, key, is.PubMd5, is.Csr)
+	}
+	if !slices.Equal(cns, wantCN) {
+		t.Fatalf("CSRs for %q, want %q\n%s", cns, wantCN, body)
+	}
 }

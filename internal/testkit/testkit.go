@@ -1,6 +1,8 @@
-// Package testkit holds checks that several packages' tests share: the
-// openssl cross-checks of a CSR and the check that a CSR's sealed key is in
-// a file store and unseals to the key of that CSR. Only tests import it.
+// Package testkit holds what several packages' tests share: the openssl
+// cross-checks of a CSR, the check that a CSR's sealed key is in a file
+// store and unseals to the key of that CSR, a fresh file store for a
+// function, log capture and parsing, and the cold-start benchmark loop.
+// Only tests (and test-support packages) import it.
 package testkit
 
 import (

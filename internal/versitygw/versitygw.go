@@ -9,7 +9,6 @@
 package versitygw
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/csrfn/csrfn/internal/testkit"
 	"github.com/csrfn/csrfn/internal/toolbin"
 )
 
@@ -77,7 +76,7 @@ func StartWith(t testing.TB, accessKey, secretKey string) *Server {
 	var lastOut string
 	for try := 0; try < 3; try++ {
 		addr := freeAddr(t)
-		var out syncBuffer
+		var out testkit.SyncBuffer
 		// --port: listen address; --quiet: no request log; then the posix
 		// backend on root, single-account mode with the root key pair.
 		cmd := exec.Command(bin, "--port", addr, "--region", Region, "--quiet", "posix", root)
@@ -107,23 +106,6 @@ func StartWith(t testing.TB, accessKey, secretKey string) *Server {
 	}
 	t.Fatalf("versitygw did not start; its output:\n%s", lastOut)
 	return nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func randHex(n int) string {
