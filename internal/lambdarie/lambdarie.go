@@ -265,6 +265,17 @@ func start(rie, bootstrap string, env []string, timeout time.Duration) (*Emulato
 	return e, nil
 }
 
+func dialBoth(addrs ...string) error {
+	for _, a := range addrs {
+		c, err := net.DialTimeout("tcp", a, 200*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		c.Close()
+	}
+	return nil
+}
+
 func (e *Emulator) waitReady() error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
@@ -273,9 +284,10 @@ func (e *Emulator) waitReady() error {
 			return fmt.Errorf("%s exited before accepting connections: %v", rieName, e.waitErr)
 		default:
 		}
-		c, err := net.DialTimeout("tcp", e.addr, 200*time.Millisecond)
+		// Both listeners: the runtime started on the first invoke dials the
+		// runtime API at once and exits if it is not there yet.
+		err := dialBoth(e.addr, e.apiAddr)
 		if err == nil {
-			c.Close()
 			return nil
 		}
 		if time.Now().After(deadline) {
