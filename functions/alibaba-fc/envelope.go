@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -12,16 +13,14 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 
 	"github.com/csrfn/csrfn/cloud/alikms"
+	"github.com/csrfn/csrfn/core/config"
 	"github.com/csrfn/csrfn/core/httpapi"
 	"github.com/csrfn/csrfn/core/invoke"
 	"github.com/csrfn/csrfn/core/service"
 )
 
 // adapter turns Function Compute events into core requests and back.
-type adapter struct {
-	http *httpapi.Binding
-	inv  *invoke.Invoker
-}
+type adapter struct{ *config.Functions }
 
 type envelope int
 
@@ -107,8 +106,9 @@ func cloudEventData(data json.RawMessage) []byte {
 // direct applies the outcome rules: a 5xx becomes a function error whose
 // type is the API code and whose message is the API object's JSON.
 func (a *adapter) direct(ctx context.Context, payload []byte) (any, error) {
-	out, err := a.inv.Handle(ctx, payload)
-	if fe, ok := err.(*invoke.FunctionError); ok {
+	out, err := a.Invoke.Handle(ctx, payload)
+	var fe *invoke.FunctionError
+	if errors.As(err, &fe) {
 		return nil, messages.InvokeResponse_Error{Type: fe.Code, Message: fe.Error()}
 	}
 	return out, err
@@ -141,7 +141,7 @@ func (a *adapter) httpTrigger(ctx context.Context, ev *events.HTTPTriggerEvent) 
 	if ev.IsBase64Encoded != nil {
 		req.Base64 = *ev.IsBase64Encoded
 	}
-	resp := a.http.Serve(ctx, req)
+	resp := a.HTTP.Serve(ctx, req)
 	out := events.HTTPTriggerResponse{StatusCode: resp.Status, Headers: map[string]string{}, Body: string(resp.Body)}
 	for k, vs := range resp.Header {
 		out.Headers[k] = strings.Join(vs, ", ")

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -18,8 +17,6 @@ import (
 	"github.com/csrfn/csrfn/cloud/alikms"
 	"github.com/csrfn/csrfn/cloud/ossstore"
 	"github.com/csrfn/csrfn/core/config"
-	"github.com/csrfn/csrfn/core/httpapi"
-	"github.com/csrfn/csrfn/core/invoke"
 	"github.com/csrfn/csrfn/core/seal"
 )
 
@@ -37,23 +34,15 @@ func main() {
 var logOutput io.Writer = os.Stdout
 
 func newAdapter(ctx context.Context, lookup func(string) (string, bool)) (*adapter, error) {
-	cfg, err := config.FromEnv(lookup, "")
-	if err != nil {
-		return nil, err
-	}
-	log := slog.New(slog.NewJSONHandler(logOutput, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if strings.Contains(os.Getenv("DEBUG"), "dara") {
+	if v, _ := lookup("DEBUG"); strings.Contains(v, "dara") {
 		// The Alibaba SDKs then print request headers, security token included.
 		return nil, &config.Error{Var: "DEBUG", Reason: "\"dara\" makes the Alibaba SDKs log credentials; unset it"}
 	}
-	built, err := config.Build(ctx, cfg, platform(lookup), log)
+	fns, err := config.BuildFunctions(ctx, lookup, platform(lookup), logOutput)
 	if err != nil {
 		return nil, err
 	}
-	return &adapter{
-		http: &httpapi.Binding{Service: built.Service, HostID: cfg.HostID},
-		inv:  &invoke.Invoker{Service: built.Service, HostID: cfg.HostID},
-	}, nil
+	return &adapter{fns}, nil
 }
 
 // EnvKMSEndpoint overrides the Alibaba KMS endpoint (default: the region's

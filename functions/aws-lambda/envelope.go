@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -13,16 +14,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/csrfn/csrfn/core/config"
 	"github.com/csrfn/csrfn/core/httpapi"
 	"github.com/csrfn/csrfn/core/invoke"
 	"github.com/csrfn/csrfn/core/service"
 )
 
 // adapter turns Lambda events into core requests and back.
-type adapter struct {
-	http *httpapi.Binding
-	inv  *invoke.Invoker
-}
+type adapter struct{ *config.Functions }
 
 // envelope is the kind of event a payload is.
 type envelope int
@@ -130,8 +129,9 @@ func (a *adapter) Handle(ctx context.Context, payload json.RawMessage) (any, err
 // direct applies the outcome rules: a 5xx becomes a function error whose
 // type is the API code and whose message is the API object's JSON.
 func (a *adapter) direct(ctx context.Context, payload []byte) (any, error) {
-	out, err := a.inv.Handle(ctx, payload)
-	if fe, ok := err.(*invoke.FunctionError); ok {
+	out, err := a.Invoke.Handle(ctx, payload)
+	var fe *invoke.FunctionError
+	if errors.As(err, &fe) {
 		return nil, messages.InvokeResponse_Error{Type: fe.Code, Message: fe.Error()}
 	}
 	return out, err
@@ -146,7 +146,7 @@ func (a *adapter) restV1(ctx context.Context, ev *events.APIGatewayProxyRequest)
 		}
 	}
 	// API Gateway REST hands over decoded query values: encode them again.
-	resp := a.http.Serve(ctx, httpapi.Request{
+	resp := a.HTTP.Serve(ctx, httpapi.Request{
 		Method:   ev.HTTPMethod,
 		RawQuery: q.Encode(),
 		Header:   headers(ev.Headers, ev.MultiValueHeaders),
@@ -158,7 +158,7 @@ func (a *adapter) restV1(ctx context.Context, ev *events.APIGatewayProxyRequest)
 }
 
 func (a *adapter) httpV2(ctx context.Context, ev *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	resp := a.http.Serve(ctx, httpapi.Request{
+	resp := a.HTTP.Serve(ctx, httpapi.Request{
 		Method:   ev.RequestContext.HTTP.Method,
 		RawQuery: ev.RawQueryString,
 		Header:   headers(ev.Headers, nil),
@@ -184,7 +184,7 @@ func (a *adapter) alb(ctx context.Context, ev *events.ALBTargetGroupRequest) eve
 		}
 	}
 	sort.Strings(pairs)
-	resp := a.http.Serve(ctx, httpapi.Request{
+	resp := a.HTTP.Serve(ctx, httpapi.Request{
 		Method:   ev.HTTPMethod,
 		RawQuery: strings.Join(pairs, "&"),
 		Header:   headers(ev.Headers, ev.MultiValueHeaders),
@@ -218,8 +218,8 @@ func (a *adapter) sqs(ctx context.Context, ev *events.SQSEvent) events.SQSEventR
 			recs = append(recs, r)
 		}
 	}
-	failed := invoke.Map(ctx, a.inv.Workers(), recs, func(ctx context.Context, r events.SQSMessage) bool {
-		return a.inv.One(ctx, []byte(r.Body)).Err != nil
+	failed := invoke.Map(ctx, a.Invoke.Workers(), recs, func(ctx context.Context, r events.SQSMessage) bool {
+		return a.Invoke.One(ctx, []byte(r.Body)).Err != nil
 	})
 	out := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for i, f := range failed {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"os"
 
@@ -17,8 +16,6 @@ import (
 	"github.com/csrfn/csrfn/cloud/awskms"
 	"github.com/csrfn/csrfn/cloud/s3store"
 	"github.com/csrfn/csrfn/core/config"
-	"github.com/csrfn/csrfn/core/httpapi"
-	"github.com/csrfn/csrfn/core/invoke"
 	"github.com/csrfn/csrfn/core/seal"
 )
 
@@ -36,19 +33,11 @@ func main() {
 var logOutput io.Writer = os.Stdout
 
 func newAdapter(ctx context.Context, lookup func(string) (string, bool)) (*adapter, error) {
-	cfg, err := config.FromEnv(lookup, "")
+	fns, err := config.BuildFunctions(ctx, lookup, platform(lookup), logOutput)
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewJSONHandler(logOutput, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	built, err := config.Build(ctx, cfg, platform(lookup), log)
-	if err != nil {
-		return nil, err
-	}
-	return &adapter{
-		http: &httpapi.Binding{Service: built.Service, HostID: cfg.HostID},
-		inv:  &invoke.Invoker{Service: built.Service, HostID: cfg.HostID},
-	}, nil
+	return &adapter{fns}, nil
 }
 
 // platform is what Lambda adds to the neutral wiring: s3:// stores and AWS
