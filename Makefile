@@ -75,12 +75,12 @@ build/%.zip: build/%
 
 ## invoke-lambda / invoke-fc EVENT=deploy/events/…: run the real binary under the
 ## Lambda Runtime Interface Emulator / the FC runtime emulator and print the response
-invoke-lambda: tools
+invoke-lambda: $(BIN)/aws-lambda-rie
 	@test -n "$(EVENT)" || { echo "usage: make invoke-lambda EVENT=deploy/events/aws-lambda/direct-one.json"; exit 2; }
-	@CSRFN_EVENT=$(EVENT) $(GO) test -count=1 -v -run '^TestInvokeEvent$$' ./functions/aws-lambda | sed -n '/^----- response/,/^----- end/p;/^--- FAIL/,$$p'
+	@set -o pipefail; CSRFN_EVENT=$(EVENT) $(GO) test -count=1 -v -run '^TestInvokeEvent$$' ./functions/aws-lambda | sed -n '/^----- response/,/^----- end/p;/^--- FAIL/,$$p'
 invoke-fc:
 	@test -n "$(EVENT)" || { echo "usage: make invoke-fc EVENT=deploy/events/alibaba-fc/http-json.json"; exit 2; }
-	@CSRFN_EVENT=$(EVENT) $(GO) test -count=1 -v -run '^TestInvokeEvent$$' ./functions/alibaba-fc | sed -n '/^----- response/,/^----- end/p;/^function error/p;/^--- FAIL/,$$p'
+	@set -o pipefail; CSRFN_EVENT=$(EVENT) $(GO) test -count=1 -v -run '^TestInvokeEvent$$' ./functions/alibaba-fc | sed -n '/^----- response/,/^----- end/p;/^function error/p;/^--- FAIL/,$$p'
 
 .PHONY: FORCE
 FORCE:

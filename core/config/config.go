@@ -97,7 +97,8 @@ func FromEnv(lookup func(string) (string, bool), defaultStore string) (*Config, 
 	}
 	u, err := url.Parse(store)
 	if err != nil || u.Scheme == "" {
-		return nil, &Error{EnvStore, fmt.Sprintf("%q is not a store URL (file://DIR, s3://BUCKET/PREFIX, oss://BUCKET/PREFIX)", store)}
+		// Not quoted: a mistyped URL may carry credentials.
+		return nil, &Error{EnvStore, "not a store URL; use file://DIR, s3://BUCKET/PREFIX or oss://BUCKET/PREFIX"}
 	}
 	switch u.Scheme {
 	case "file", "s3", "oss":

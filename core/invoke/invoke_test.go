@@ -2,6 +2,7 @@ package invoke
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"github.com/csrfn/csrfn/core/apierr"
+	"github.com/csrfn/csrfn/core/keystore"
+	"github.com/csrfn/csrfn/core/seal"
+	"github.com/csrfn/csrfn/core/service"
 )
 
 func TestClassify(t *testing.T) {
@@ -80,4 +84,35 @@ func TestFunctionErrorText(t *testing.T) {
 	if got := fe.Error(); got != `{"Code":"Internal.Error","Message":"<&>"}` {
 		t.Fatalf("FunctionError text %q", got)
 	}
+}
+
+// A bad Format is refused on non-HTTP paths too, though they answer JSON.
+func TestOneRefusesBadFormat(t *testing.T) {
+	iv := &Invoker{Service: testService(t)}
+	res := iv.One(context.Background(), []byte(`{"CommonName":"a.example","Format":"yaml","KeyAlgorithm":"EC_prime256v1"}`))
+	if res.Err == nil || res.Err.Code != apierr.CodeInvalidParameter || !strings.Contains(res.Err.Message, `"Format"`) {
+		t.Fatalf("Format=yaml: %+v", res.Err)
+	}
+	res = iv.One(context.Background(), []byte(`{"CommonName":"a.example","Format":"xml","KeyAlgorithm":"EC_prime256v1"}`))
+	if res.Err != nil || res.Response == nil {
+		t.Fatalf("Format=xml: %+v", res.Err)
+	}
+}
+
+func testService(t *testing.T) *service.Service {
+	t.Helper()
+	store, err := keystore.OpenFile(t.TempDir() + "/store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	sealer, err := seal.NewLocal(make([]byte, seal.MasterKeySize), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(service.Config{Store: store, Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }

@@ -295,7 +295,11 @@ func (sp *spares) take() *os.File {
 	}
 	f, err := openUnnamed(sp.dir)
 	if err != nil {
-		sp.disable()
+		// Only a filesystem without O_TMPFILE turns the fast path off for
+		// good; a passing error (out of descriptors) fails this call alone.
+		if unnamedUnsupported(err) {
+			sp.disable()
+		}
 		return nil
 	}
 	go sp.refill()

@@ -43,3 +43,9 @@ func procMounted() bool {
 	_, err := os.Stat("/proc/self/fd")
 	return err == nil
 }
+
+// unnamedUnsupported reports whether open(O_TMPFILE) failed because the
+// kernel or filesystem lacks it, rather than for a passing reason.
+func unnamedUnsupported(err error) bool {
+	return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL)
+}

@@ -76,7 +76,7 @@ var (
 
 // ParseAction returns the operation named by the Action parameter.
 func ParseAction(p params.Set) (string, error) {
-	switch a := p.Get("Action"); a {
+	switch a := strings.TrimSpace(p.Get("Action")); a {
 	case "":
 		return ActionDcdn, nil
 	case ActionDcdn, ActionCdn:

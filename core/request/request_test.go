@@ -374,6 +374,7 @@ func TestParseAction(t *testing.T) {
 		{"", request.ActionDcdn},
 		{"CreateDcdnCertificateSigningRequest", "CreateDcdnCertificateSigningRequest"},
 		{"CreateCdnCertificateSigningRequest", "CreateCdnCertificateSigningRequest"},
+		{" CreateDcdnCertificateSigningRequest\t", "CreateDcdnCertificateSigningRequest"}, // values are trimmed
 	}
 	for _, tc := range tests {
 		p := set()
@@ -385,7 +386,7 @@ func TestParseAction(t *testing.T) {
 			t.Errorf("ParseAction(%q) = %q, %v; want %q", tc.action, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"DescribeDcdnDomain", "createdcdncertificatesigningrequest", " CreateDcdnCertificateSigningRequest"} {
+	for _, bad := range []string{"DescribeDcdnDomain", "createdcdncertificatesigningrequest", "Create DcdnCertificateSigningRequest"} {
 		_, err := request.ParseAction(set("Action", bad))
 		var ae *apierr.Error
 		if !errors.As(err, &ae) {

@@ -43,6 +43,12 @@ func (s *Service) Run(ctx context.Context, id string, p params.Set) Result {
 		return res
 	}
 	res.Action = action
+	// Format picks the HTTP encoding; other paths answer JSON objects, but a
+	// bad value is refused on every path alike.
+	if _, err := request.ParseFormat(p); err != nil {
+		res.Err = apierr.As(err)
+		return res
+	}
 	r, err := request.Parse(p, s.cfg.Defaults)
 	if err != nil {
 		res.Err = apierr.As(err)

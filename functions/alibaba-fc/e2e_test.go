@@ -181,6 +181,8 @@ func TestFCOutcomeRules(t *testing.T) {
 		{`{"triggerTime":"2026-12-04T00:00:00Z","triggerName":"t","payload":"not json"}`, "InvalidParameter.Body"},
 		{`{"specversion":"1.0","id":"x","source":"s","type":"t","data":{}}`, "InvalidParameter.Body"},
 		{`42`, "InvalidParameter.Body"},
+		{`hello`, "InvalidParameter.Body"}, // not JSON: the SDK must hand it over untouched
+		{``, "InvalidParameter.Body"},
 	} {
 		res, err := emu.Invoke(ctx, []byte(tc.payload))
 		if err != nil {

@@ -27,7 +27,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "csrfn: init:", err)
 		os.Exit(1)
 	}
-	fc.Start(a.Handle)
+	// The SDK passes the payload through untouched only to a []byte
+	// parameter; any other type is json.Unmarshal'ed first, and a payload
+	// that is not JSON would fail in the SDK as a SyntaxError function error
+	// instead of our 400 result.
+	fc.Start(func(ctx context.Context, payload []byte) (any, error) { return a.Handle(ctx, payload) })
 }
 
 // logOutput receives the request log lines; tests point it at a buffer.
