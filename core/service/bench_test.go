@@ -38,7 +38,6 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +49,8 @@ import (
 	"github.com/csrfn/csrfn/core/record"
 	"github.com/csrfn/csrfn/core/request"
 	"github.com/csrfn/csrfn/core/seal"
+
+	"github.com/csrfn/csrfn/internal/testkit"
 )
 
 // seededStream is a deterministic random stream, restarted per sample. A
@@ -236,20 +237,8 @@ func TestSeededStream(t *testing.T) {
 // benchSamples is a list of durations of one measured thing.
 type benchSamples []time.Duration
 
-// quantile interpolates linearly between the closest ranks.
-func (s benchSamples) quantile(q float64) time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	x := slices.Clone(s)
-	slices.Sort(x)
-	h := q * float64(len(x)-1)
-	lo := int(math.Floor(h))
-	if lo+1 >= len(x) {
-		return x[len(x)-1]
-	}
-	return x[lo] + time.Duration((h-float64(lo))*float64(x[lo+1]-x[lo]))
-}
+// quantile is testkit.Quantile, the one definition every report uses.
+func (s benchSamples) quantile(q float64) time.Duration { return testkit.Quantile(s, q) }
 
 func (s benchSamples) mean() time.Duration {
 	var sum time.Duration

@@ -10,10 +10,7 @@ package deploytest
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,26 +18,22 @@ import (
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/cloudformation"
 	"github.com/awslabs/goformation/v7/intrinsics"
+
+	"github.com/csrfn/csrfn/internal/testkit"
+	"github.com/csrfn/csrfn/internal/toolbin"
 )
 
-// repoRoot is the module root (two levels above this package).
+// repoRoot is the module root.
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test source")
-	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
+	root, err := toolbin.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return root
 }
+
+func readFile(t testing.TB, path string) []byte { return testkit.ReadFile(t, path) }
 
 // A CloudFormation template goes through goformation's own YAML pipeline
 // (intrinsics.ProcessYAML: the short tags !Ref, !Sub, !GetAtt… become their

@@ -43,3 +43,18 @@ func TestSyncBuffer(t *testing.T) {
 		t.Fatalf("%d lines, want 50", n)
 	}
 }
+
+func TestQuantile(t *testing.T) {
+	xs := []float64{5, 1, 4, 2, 3}
+	for _, tc := range []struct{ q, want float64 }{{0, 1}, {0.5, 3}, {1, 5}, {0.25, 2}, {0.125, 1.5}} {
+		if got := Quantile(xs, tc.q); got != tc.want {
+			t.Errorf("Quantile(%v, %v) = %v, want %v", xs, tc.q, got, tc.want)
+		}
+	}
+	if xs[0] != 5 {
+		t.Error("Quantile sorted its input in place")
+	}
+	if Quantile([]float64(nil), 0.5) != 0 {
+		t.Error("Quantile of nothing is not 0")
+	}
+}

@@ -155,13 +155,19 @@ func PidOf(path string) (int, error) {
 	return 0, fmt.Errorf("no process runs %s", path)
 }
 
-// Percentile returns the p-th percentile (0–100) of ds, nearest rank.
-func Percentile(ds []float64, p float64) float64 {
-	if len(ds) == 0 {
+// Quantile returns the q-quantile (0–1) of xs, interpolating linearly
+// between the closest ranks. Every benchmark report uses it, so that a p50
+// means the same thing everywhere.
+func Quantile[T ~int64 | ~float64](xs []T, q float64) T {
+	if len(xs) == 0 {
 		return 0
 	}
-	s := slices.Clone(ds)
+	s := slices.Clone(xs)
 	slices.Sort(s)
-	i := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[max(0, min(i, len(s)-1))]
+	h := q * float64(len(s)-1)
+	lo := int(math.Floor(h))
+	if lo+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[lo] + T((h-float64(lo))*float64(s[lo+1]-s[lo]))
 }
